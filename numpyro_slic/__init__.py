@@ -1,5 +1,8 @@
 """numpyro-slic: score-based likelihood characterization (SLIC) as a NumPyro distribution."""
 
+from . import data
+from .data import PatchSet, extract_sky_patches, load_patch_set, load_shipped, save_patch_set
+from .likelihood import ScoreLikelihood, level_for_sigma, perturb_observation
 from .noise import (
     GaussianMixtureNoise,
     NoiseModel,

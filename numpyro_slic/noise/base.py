@@ -23,17 +23,17 @@ import math
 from typing import Callable, ClassVar
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
+from numpyro.util import not_jax_tracer
 
 __all__ = ["NoiseModel", "ScoreFunction", "as_noise_model", "is_concrete"]
 
 
 def is_concrete(x) -> bool:
     """True when ``x`` holds values we can inspect now (not a tracer inside jit/grad/vmap)."""
-    return not isinstance(x, jax.core.Tracer)
+    return not_jax_tracer(x)
 
 
 class NoiseModel(eqx.Module):

@@ -1,0 +1,41 @@
+"""Real telescope noise as training data: FITS images to normalised sky-noise patch sets.
+
+Pipeline: ``load_fits_image`` -> ``mask_sources`` -> ``extract_sky_patches`` (or
+``train_val_patches`` for disjoint training / validation regions) -> ``save_patch_set``; augment
+with ``random_translations``. Shipped real data: ``load_shipped``.
+"""
+
+from .augment import augment, random_flips, random_rot90, random_translations
+from .fits import load_fits_image
+from .io import load_patch_set, save_patch_set
+from .masking import mask_sources
+from .patches import extract_sky_patches, extract_sky_patches_from_fits, train_val_patches
+from .patchset import PatchSet, concatenate_patch_sets
+from .regions import Region, split_regions
+from .shipped import Cutout, PSFImage, load_shipped, shipped_names
+from .stats import noise_statistics, robust_sigma, sky_background
+
+__all__ = [
+    "load_fits_image",
+    "mask_sources",
+    "robust_sigma",
+    "sky_background",
+    "noise_statistics",
+    "Region",
+    "split_regions",
+    "PatchSet",
+    "concatenate_patch_sets",
+    "extract_sky_patches",
+    "extract_sky_patches_from_fits",
+    "train_val_patches",
+    "save_patch_set",
+    "load_patch_set",
+    "random_translations",
+    "random_flips",
+    "random_rot90",
+    "augment",
+    "load_shipped",
+    "shipped_names",
+    "PSFImage",
+    "Cutout",
+]

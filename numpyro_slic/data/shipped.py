@@ -1,0 +1,114 @@
+"""Real data shipped with the package: held-out sky-noise patches, a PSF and a lens cutout.
+
+Everything here was made by ``scripts/make_shipped_data.py`` from public JWST and HST images; what
+each file is, where it came from and the exact command are in ``shipped/PROVENANCE.md``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.resources
+import json
+from typing import Any
+
+import numpy as np
+from jaxtyping import Bool, Float
+
+from .io import load_patch_set
+from .patchset import PatchSet
+
+__all__ = ["Cutout", "PSFImage", "load_shipped", "shipped_names"]
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class PSFImage:
+    """A pixelised PSF.
+
+    Attributes:
+        kernel: float32 ``(K, K)``, odd ``K``, centred on the middle pixel, normalised to unit sum.
+        pixel_scale: arcsec per pixel.
+        provenance: JSON-serialisable dict (source file, original sum, ...).
+    """
+
+    kernel: Float[np.ndarray, "K K"]
+    pixel_scale: float
+    provenance: dict[str, Any]
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Cutout:
+    """An observed image cutout with what a fit needs.
+
+    Attributes:
+        data: float32 ``(H, W)`` image, in the survey's units (no background subtracted).
+        noise_map: float32 ``(H, W)`` per-pixel noise rms estimate, same units.
+        mask: bool ``(H, W)``, ``True`` at pixels to leave out of a fit (other galaxies).
+        psf: the PSF of the image.
+        pixel_scale: arcsec per pixel.
+        origin: ``(row, col)`` of the cutout's first pixel in the original image.
+        provenance: JSON-serialisable dict.
+    """
+
+    data: Float[np.ndarray, "H W"]
+    noise_map: Float[np.ndarray, "H W"]
+    mask: Bool[np.ndarray, "H W"]
+    psf: PSFImage
+    pixel_scale: float
+    origin: tuple[int, int]
+    provenance: dict[str, Any]
+
+
+# name -> (file in shipped/, what it holds)
+_SHIPPED = {
+    "jwst-f150w-sky-val": ("jwst_f150w_sky_val.npz", "patches"),
+    "hst-f814w-sky-val": ("hst_f814w_sky_val.npz", "patches"),
+    "jwst-f150w-psf": ("jwst_f150w_psf.npz", "psf"),
+    "cosmos-web-ring-f150w": ("cosmos_web_ring_f150w.npz", "cutout"),
+}
+
+
+def shipped_names() -> list[str]:
+    """The names ``load_shipped`` knows."""
+    return sorted(_SHIPPED)
+
+
+def _psf_from(npz, prefix: str = "") -> PSFImage:
+    return PSFImage(
+        kernel=np.asarray(npz[prefix + "kernel"], dtype=np.float32),
+        pixel_scale=float(npz["pixel_scale"]),
+        provenance=json.loads(str(npz[prefix + "provenance"])),
+    )
+
+
+def load_shipped(name: str) -> PatchSet | PSFImage | Cutout:
+    """Loads a shipped data product by name.
+
+    * ``"jwst-f150w-sky-val"``: PatchSet of held-out JWST NIRCam F150W sky patches (64 x 64).
+    * ``"hst-f814w-sky-val"``: PatchSet of held-out HST ACS F814W sky patches (32 x 32).
+    * ``"jwst-f150w-psf"``: PSFImage, the 31 x 31 F150W PSF at 0.03 arcsec/pixel.
+    * ``"cosmos-web-ring-f150w"``: Cutout of the COSMOS-Web Einstein ring in F150W (128 x 128).
+
+    Their units, regions and measured statistics are in ``docs/data.md`` and ``shipped/PROVENANCE.md``.
+
+    Raises:
+        ValueError: an unknown name (the message lists the known ones).
+    """
+    if name not in _SHIPPED:
+        raise ValueError(f"Unknown shipped data {name!r}; known: {', '.join(shipped_names())}.")
+    filename, kind = _SHIPPED[name]
+    resource = importlib.resources.files(__package__).joinpath("shipped", filename)
+    with importlib.resources.as_file(resource) as path:
+        if kind == "patches":
+            return load_patch_set(path)
+        with np.load(path, allow_pickle=False) as npz:
+            if kind == "psf":
+                return _psf_from(npz)
+            return Cutout(
+                data=np.asarray(npz["data"], dtype=np.float32),
+                noise_map=np.asarray(npz["noise_map"], dtype=np.float32),
+                mask=np.asarray(npz["mask"], dtype=bool),
+                psf=_psf_from(npz, "psf_"),
+                pixel_scale=float(npz["pixel_scale"]),
+                origin=tuple(int(v) for v in npz["origin"]),
+                provenance=json.loads(str(npz["provenance"])),
+            )

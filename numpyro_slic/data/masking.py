@@ -9,8 +9,6 @@ import numpy as np
 import scipy.ndimage as ndi
 from astropy.stats import sigma_clip
 from jaxtyping import Bool, Float
-from photutils.segmentation import detect_sources, detect_threshold
-from photutils.utils.exceptions import NoDetectionsWarning
 
 __all__ = ["mask_sources"]
 
@@ -86,6 +84,10 @@ def mask_sources(
     smooth = ndi.gaussian_filter(filled, smooth_fwhm / np.sqrt(8 * np.log(2))) if smooth_fwhm > 0 else filled
 
     if method == "segmentation":
+        # Imported here: photutils takes a second to import and only this branch needs it.
+        from photutils.segmentation import detect_sources, detect_threshold
+        from photutils.utils.exceptions import NoDetectionsWarning
+
         # Positional threshold / npixels arguments: photutils renamed them (nsigma -> n_sigma,
         # npixels -> n_pixels) in 3.0, and positions work with every version we support.
         threshold = detect_threshold(smooth, nsigma, mask=bad)

@@ -204,6 +204,11 @@ class ScoreLikelihood(Distribution):
                 f"ScoreLikelihood: energy='exact' needs a noise model with an exact log_prob, and "
                 f"{type(noise).__name__} has none; use energy='line' (default) or 'ode'."
             )
+        if energy == "ode" and not noise.t_max > noise.t_min:
+            raise ValueError(
+                f"ScoreLikelihood: energy='ode' integrates the score over diffusion levels, and "
+                f"{type(noise).__name__} has none (t only in [{noise.t_min}, {noise.t_max}]); use energy='line'."
+            )
         if path not in PATHS:
             raise ValueError(f"ScoreLikelihood: unknown path={path!r}; choose one of {PATHS}.")
         if int(nodes) != nodes or nodes < 2:

@@ -88,7 +88,7 @@ def test_sample_moments():
     m = StationaryGaussianNoise(anisotropic_power((4, 4)))
     x = np.asarray(m.sample(key, (n,))).reshape(n, -1)
     np.testing.assert_allclose(np.cov(x.T), np.asarray(m.covariance()), atol=0.05)
-    # Mixture: variance and kurtosis (excess kurtosis of the default mixture is about 13).
+    # Mixture: variance and kurtosis (excess kurtosis of the default mixture is about 17).
     g = GaussianMixtureNoise(event_shape=(50,))
     y = np.asarray(g.sample(key, (4000,))).ravel()
     var = float(g.variance)

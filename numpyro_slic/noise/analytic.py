@@ -180,7 +180,7 @@ class StationaryGaussianNoise(_AnalyticNoise):
 class GaussianMixtureNoise(_AnalyticNoise):
     """I.i.d. pixels from a mixture of zero-mean Gaussians: a core plus broad outliers.
 
-    The default, 95% N(0, 1) + 5% N(0, 5^2), has excess kurtosis about 13 and mimics cosmic-ray and
+    The default, 95% N(0, 1) + 5% N(0, 5^2), has excess kurtosis about 17 and mimics cosmic-ray and
     hot-pixel residuals. At level t every component widens to s_j^2 + sigma(t)^2, so score and
     log_prob stay exact.
 

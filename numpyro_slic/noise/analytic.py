@@ -95,11 +95,17 @@ class StationaryGaussianNoise(_AnalyticNoise):
     power: Float[Array, "*event"]
     scale: float | Float[Array, ""]
     sde: VESDE
+    # Static copies of power's shape (not properties): pytree tools that swap array leaves for
+    # placeholders, such as numpyro's MCMC argument cache, must still be able to read them.
+    event_shape: tuple[int, ...] = eqx.field(static=True)
+    event_ndim: int = eqx.field(static=True)
 
     def __init__(self, power, *, scale=1.0, sde=VESDE()):
         self.power = jnp.asarray(power, dtype=jnp.result_type(float))
         self.scale = scale
         self.sde = sde
+        self.event_shape = tuple(self.power.shape)
+        self.event_ndim = self.power.ndim
 
     def __check_init__(self):
         if is_concrete(self.power):
@@ -109,14 +115,6 @@ class StationaryGaussianNoise(_AnalyticNoise):
                     "StationaryGaussianNoise: power must be finite and positive in every mode; floor "
                     "it (from_patches(..., floor=...) does) before building the model."
                 )
-
-    @property
-    def event_shape(self) -> tuple[int, ...]:
-        return tuple(self.power.shape)
-
-    @property
-    def event_ndim(self) -> int:
-        return self.power.ndim
 
     def _fft(self, u):
         return jnp.fft.fftn(u, axes=_fft_axes(self.power.ndim))

@@ -1,0 +1,116 @@
+"""Figures: posteriors over the truth (corner), data / model / residual images, real vs generated noise.
+
+matplotlib is imported inside each function with the Agg backend, so importing this module is cheap
+and no display is needed.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Mapping, Sequence
+
+import numpy as np
+
+__all__ = ["corner_plot", "residual_plot", "noise_comparison_plot"]
+
+_COLOURS = ("C3", "C0", "C2", "C1", "C4")
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path):
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = path + ".tmp.png"
+    fig.savefig(tmp, dpi=110, bbox_inches="tight")
+    os.replace(tmp, path)
+
+
+def corner_plot(
+    posteriors: Mapping[str, Mapping[str, np.ndarray]],
+    truth: Mapping[str, float],
+    params: Sequence[str],
+    path: str,
+) -> None:
+    """Overlaid corner plots of several posteriors (name -> {param: draws}) with the truth marked."""
+    import corner
+
+    plt = _pyplot()
+    names = list(posteriors)
+    arrays = {n: np.column_stack([np.ravel(posteriors[n][p]) for p in params]) for n in names}
+    # Common ranges so that every posterior is visible, with the truth inside.
+    lo = np.min([a.min(0) for a in arrays.values()] + [np.array([truth[p] for p in params])], axis=0)
+    hi = np.max([a.max(0) for a in arrays.values()] + [np.array([truth[p] for p in params])], axis=0)
+    pad = 0.05 * (hi - lo + 1e-12)
+    ranges = list(zip(lo - pad, hi + pad))
+    fig = None
+    for name, colour in zip(names, _COLOURS):
+        fig = corner.corner(
+            arrays[name],
+            fig=fig,
+            labels=[p.replace("_", " ") for p in params],
+            range=ranges,
+            color=colour,
+            plot_datapoints=False,
+            plot_density=False,
+            levels=(0.393, 0.865),  # 1 and 2 sigma of a 2-d Gaussian
+            hist_kwargs={"density": True},
+            smooth=1.0,
+        )
+    corner.overplot_lines(fig, [truth[p] for p in params], color="k", linestyle="--")
+    handles = [plt.Line2D([], [], color=c, label=n) for n, c in zip(names, _COLOURS)]
+    handles.append(plt.Line2D([], [], color="k", linestyle="--", label="truth"))
+    fig.legend(handles=handles, loc="upper right", fontsize=11, frameon=False)
+    _save(fig, path)
+    plt.close(fig)
+
+
+def residual_plot(data: np.ndarray, model: np.ndarray, path: str) -> None:
+    """Data, model and residual images side by side (pixel units of the data)."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 3, figsize=(12, 4))
+    vmax = np.percentile(np.abs(data), 99.5)
+    for ax, img, title in zip(axes, (data, model, data - model), ("data", "model (posterior median)", "residual")):
+        lim = vmax if title != "residual" else np.percentile(np.abs(data - model), 99.5)
+        im = ax.imshow(img, origin="lower", cmap="RdBu_r" if title == "residual" else "magma",
+                       vmin=-lim if title == "residual" else None, vmax=lim)
+        ax.set_title(title)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        fig.colorbar(im, ax=ax, fraction=0.046)
+    _save(fig, path)
+    plt.close(fig)
+
+
+def noise_comparison_plot(real: np.ndarray, generated: np.ndarray, path: str, *, shuffle_seed: int = 0) -> list[str]:
+    """The "which one is real?" figure: real and generated patches in a shuffled grid.
+
+    Returns the answer key (one "real"/"generated" per panel, row-major), which is also written in a
+    small caption under the figure so that the figure can be shown first and the key afterwards.
+    """
+    plt = _pyplot()
+    n = min(len(real), len(generated))
+    panels = [(p, "real") for p in real[:n]] + [(p, "generated") for p in generated[:n]]
+    order = np.random.default_rng(shuffle_seed).permutation(len(panels))
+    panels = [panels[i] for i in order]
+    cols = min(4, len(panels))
+    rows = int(np.ceil(len(panels) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols, 2.6 * rows), squeeze=False)
+    lim = np.percentile(np.abs(real[:n]), 99.5)
+    for ax, (img, _) in zip(axes.ravel(), panels):
+        ax.imshow(img, origin="lower", cmap="gray", vmin=-lim, vmax=lim)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    for ax in axes.ravel()[len(panels):]:
+        ax.axis("off")
+    key = [label for _, label in panels]
+    fig.text(0.5, -0.02, "key: " + " ".join("R" if k == "real" else "G" for k in key), ha="center", fontsize=8)
+    _save(fig, path)
+    plt.close(fig)
+    return key

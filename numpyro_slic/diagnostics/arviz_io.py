@@ -1,0 +1,153 @@
+"""The ArviZ bridge: every ArviZ call of the package is in this module.
+
+Works with ArviZ 0.x (Python 3.11 resolves 0.23: ``from_numpyro`` returns an ``InferenceData``,
+``summary`` takes ``hdi_prob`` and reports an HDI) and ArviZ 1.x (Python >= 3.12: an xarray
+``DataTree``; ``summary`` takes ``ci_prob``/``ci_kind`` and defaults to an 89% ETI). ``summary``
+here always asks for the interval explicitly (default: 94% HDI) and names its columns the same way
+under both, e.g. ``hdi94_lb``, ``hdi94_ub``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, Sequence
+
+import jax
+import numpy as np
+from numpyro import handlers
+from numpyro.infer import MCMC, init_to_sample
+
+from ..likelihood import ScoreLikelihood
+
+with warnings.catch_warnings():
+    # ArviZ 0.23 announces its 1.0 refactor with a FutureWarning on every import.
+    warnings.simplefilter("ignore", FutureWarning)
+    import arviz as az
+
+__all__ = ["to_inference_data", "summary", "ess_per_gradient", "ARVIZ_MAJOR"]
+
+ARVIZ_MAJOR = int(az.__version__.split(".")[0])
+
+_STATS = ("mean", "sd")
+_DIAGNOSTICS = ("ess_bulk", "ess_tail", "r_hat", "mcse_mean", "mcse_sd")
+# Sample-stat fields that count gradient evaluations per draw: ours, and NumPyro HMC/NUTS's
+# num_steps (leapfrog steps, one gradient each; ArviZ renames it n_steps).
+_COST_FIELDS = ("num_grad_evals", "n_steps", "num_steps")
+
+
+def _has_only_exact_likelihoods(mcmc: MCMC) -> bool:
+    """False when an observed ScoreLikelihood site has a relative (energy "line"/"ode") or zero
+    ("none") value: its pointwise log-likelihood is then not a log-density, and LOO/WAIC from it
+    would be wrong."""
+    model = mcmc.sampler.model
+    if model is None:
+        return False
+    seeded = handlers.substitute(handlers.seed(model, 0), substitute_fn=init_to_sample)
+    trace = handlers.trace(seeded).get_trace(*mcmc._args, **mcmc._kwargs)
+    for site in trace.values():
+        if site["type"] != "sample" or not site["is_observed"]:
+            continue
+        leaves = _score_likelihoods(site["fn"])
+        if any(leaf.energy != "exact" for leaf in leaves):
+            return False
+    return True
+
+
+def _score_likelihoods(fn) -> list[ScoreLikelihood]:
+    is_sl = lambda x: isinstance(x, ScoreLikelihood)  # noqa: E731
+    return [leaf for leaf in jax.tree.leaves(fn, is_leaf=is_sl) if is_sl(leaf)]
+
+
+def to_inference_data(mcmc: MCMC, *, log_likelihood: bool | None = None, **kwargs: Any):
+    """``az.from_numpyro(mcmc, ...)``: an InferenceData (ArviZ 0.x) or an xarray DataTree (1.x).
+
+    Works for any NumPyro kernel, ours included (their per-draw stats, e.g. ``accept_prob`` ->
+    ``acceptance_rate``, ``num_grad_evals``, ``metropolis_prob``, land in ``sample_stats``).
+
+    Args:
+        mcmc: a NumPyro MCMC after ``run``.
+        log_likelihood: add the pointwise log-likelihood group. Default: only when every observed
+            ScoreLikelihood site has energy="exact"; with "line" the values are relative to a
+            reference residual and with "none" they are 0, so LOO/WAIC from them would mislead.
+        kwargs: passed on to ``az.from_numpyro`` (coords, dims, prior, posterior_predictive, ...).
+    """
+    if not isinstance(mcmc, MCMC):
+        raise TypeError(f"to_inference_data takes a numpyro.infer.MCMC after run(), got {type(mcmc).__name__}.")
+    if log_likelihood is None:
+        log_likelihood = _has_only_exact_likelihoods(mcmc)
+    return az.from_numpyro(mcmc, log_likelihood=log_likelihood, **kwargs)
+
+
+def _as_data(data):
+    return to_inference_data(data, log_likelihood=False) if isinstance(data, MCMC) else data
+
+
+def summary(
+    data,
+    *,
+    var_names: Sequence[str] | None = None,
+    ci_prob: float = 0.94,
+    ci_kind: str = "hdi",
+    kind: str = "all",
+    round_to: int | str = "none",
+) -> "pandas.DataFrame":
+    """Posterior summary with an explicit credible interval, the same columns under ArviZ 0.x and 1.x.
+
+    Args:
+        data: an MCMC after run(), or the output of ``to_inference_data``.
+        var_names: variables to include (default all posterior variables).
+        ci_prob: probability of the credible interval (0.94 = ArviZ 0.x's default; 1.x's is 0.89).
+        ci_kind: "hdi" (highest density) or "eti" (equal-tailed).
+        kind: "all", "stats" (mean, sd, interval) or "diagnostics" (ESS, R-hat, MCSE).
+        round_to: decimals, or "none" for raw numbers (default).
+
+    Returns a DataFrame with one row per scalar parameter and columns, in this order, among
+    mean, sd, {ci_kind}{100 ci_prob}_lb, {ci_kind}{100 ci_prob}_ub, ess_bulk, ess_tail, r_hat,
+    mcse_mean, mcse_sd.
+    """
+    if ci_kind not in ("hdi", "eti"):
+        raise ValueError(f"summary: ci_kind must be 'hdi' or 'eti', got {ci_kind!r}.")
+    if not 0 < ci_prob < 1:
+        raise ValueError(f"summary: ci_prob must be in (0, 1), got {ci_prob}.")
+    if kind not in ("all", "stats", "diagnostics"):
+        raise ValueError(f"summary: kind must be 'all', 'stats' or 'diagnostics', got {kind!r}.")
+    data = _as_data(data)
+    label = f"{ci_kind}{100 * ci_prob:g}"
+    interval = (f"{label}_lb", f"{label}_ub")
+    if ARVIZ_MAJOR >= 1:
+        df = az.summary(data, var_names=var_names, kind=kind, ci_prob=ci_prob, ci_kind=ci_kind, round_to=round_to)
+    elif ci_kind == "hdi":
+        df = az.summary(data, var_names=var_names, kind=kind, hdi_prob=ci_prob, round_to=round_to)
+    else:
+        # ArviZ 0.x reports an HDI only (or an ETI around the median); add the ETI as extra stats.
+        lo, hi = (1 - ci_prob) / 2, (1 + ci_prob) / 2
+        funcs = {interval[0]: lambda x: np.quantile(x, lo), interval[1]: lambda x: np.quantile(x, hi)}
+        df = az.summary(data, var_names=var_names, kind=kind, hdi_prob=ci_prob, round_to=round_to, stat_funcs=funcs)
+    # The interval is the pair of columns that are neither stats nor diagnostics (ArviZ names them
+    # hdi_3%/hdi_97% in 0.x and hdi94_lb/hdi94_ub in 1.x); with our ETI the HDI pair comes first.
+    others = [c for c in df.columns if c not in _STATS + _DIAGNOSTICS]
+    if kind != "diagnostics":
+        df = df.rename(columns=dict(zip(others[-2:], interval)))
+    order = {"all": _STATS + interval + _DIAGNOSTICS, "stats": _STATS + interval, "diagnostics": _DIAGNOSTICS}[kind]
+    return df[list(order)]
+
+
+def ess_per_gradient(data, *, var_names: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+    """Bulk ESS per gradient evaluation of the sampling phase, per parameter (all chains together).
+
+    The cost is the sum of the per-draw gradient counts in ``sample_stats``: ``num_grad_evals`` for
+    MALA and AnnealedLangevin, ``n_steps`` for HMC/NUTS (run them with
+    ``extra_fields=("num_steps",)``). Warmup is not counted.
+    """
+    data = _as_data(data)
+    stats = data["sample_stats"]
+    field = next((f for f in _COST_FIELDS if f in stats), None)
+    if field is None:
+        raise ValueError(
+            "ess_per_gradient: sample_stats has no gradient count (num_grad_evals or n_steps); for "
+            "NUTS/HMC run MCMC with extra_fields=('num_steps',)."
+        )
+    cost = float(np.asarray(stats[field]).sum())
+    ess = az.ess(data, var_names=var_names, method="bulk")
+    names = var_names if var_names is not None else list(data["posterior"].data_vars)
+    return {name: np.asarray(ess[name]) / cost for name in names}

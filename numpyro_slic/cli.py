@@ -1,0 +1,213 @@
+"""The ``numpyro-slic`` command.
+
+One function per subcommand (``cmd_<name>``), each registered by an ``_add_<name>`` function.
+Heavy imports (jax, astropy, ...) happen inside the subcommands, so ``numpyro-slic --help`` is fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+__all__ = ["main", "build_parser", "cmd_train"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``numpyro-slic`` console script."""
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="numpyro-slic",
+        description="Score-based likelihood characterization (SLIC) for NumPyro.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_train(sub)
+    return parser
+
+
+# ---- train -------------------------------------------------------------------------------------------
+
+
+def _int_tuple(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers such as 1,2,2, got {text!r}")
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
+    return values
+
+
+def _add_train(sub) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train a learned noise model on sky-noise patches and write a model bundle",
+        description=(
+            "Train a learned noise model (U-Net score or energy, denoising score matching) on sky "
+            "noise and write a bundle that load_noise_model reads. Input: FITS images (sources are "
+            "masked and patches cut from disjoint training / validation bands of each image) or a "
+            "patch-set .npz written by numpyro_slic.data.save_patch_set. Interrupted runs resume "
+            "from --checkpoint-dir."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--fits", nargs="+", metavar="FILE", help="FITS images of sky")
+    src.add_argument("--patches", metavar="NPZ", help="training patch set (.npz)")
+    p.add_argument("--val-patches", metavar="NPZ", help="validation patch set (.npz); with --fits the "
+                   "validation band of each image is used instead")
+    p.add_argument("--out", required=True, help="bundle file to write (.zip)")
+    data = p.add_argument_group("FITS input")
+    data.add_argument("--hdu", default=None, help="HDU index or EXTNAME (default: first 2-D image)")
+    data.add_argument("--patch-size", type=int, default=64, help="patch side, pixels")
+    data.add_argument("--stride", type=int, default=16, help="step between patch origins, pixels")
+    data.add_argument("--val-fraction", type=float, default=0.2, help="fraction of each image kept for validation")
+    net = p.add_argument_group("network")
+    net.add_argument("--width", type=int, default=32, help="channels at full resolution")
+    net.add_argument("--channel-mults", type=_int_tuple, default=(1, 2, 2), help="channel multiplier per level")
+    net.add_argument("--num-res-blocks", type=int, default=1, help="residual blocks per level")
+    net.add_argument("--padding", choices=("zeros", "circular"), default="zeros", help="convolution padding")
+    model = p.add_argument_group("model")
+    model.add_argument("--parameterisation", choices=("score", "energy"), default="score")
+    model.add_argument("--backbone", action=argparse.BooleanOptionalAction, default=True,
+                       help="add a fitted stationary-Gaussian backbone (the net learns the residual)")
+    model.add_argument("--sde", choices=("ve", "vp"), default="ve")
+    model.add_argument("--sigma-min", type=float, default=0.01, help="VE sigma_min (trained units)")
+    model.add_argument("--sigma-max", type=float, default=50.0, help="VE sigma_max (trained units)")
+    model.add_argument("--t-min", type=float, default=1e-3, help="smallest training level t")
+    model.add_argument("--scale", type=float, default=None,
+                       help="physical units per trained unit (default: the patch set's sigma)")
+    model.add_argument("--units", default=None, help="what physical units mean, for the bundle's metadata")
+    train = p.add_argument_group("training")
+    train.add_argument("--steps", type=int, default=20000)
+    train.add_argument("--batch-size", type=int, default=64)
+    train.add_argument("--crop-size", type=int, default=None, help="random-crop side (default: patch size)")
+    train.add_argument("--lr", type=float, default=3e-4, help="peak learning rate")
+    train.add_argument("--ema-decay", type=float, default=0.999)
+    train.add_argument("--val-every", type=int, default=500, help="steps between validations")
+    train.add_argument("--keep-best", action=argparse.BooleanOptionalAction, default=True,
+                       help="return the best-validated EMA weights (early stopping)")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--checkpoint-dir", default=None, help="directory for resumable checkpoints")
+    train.add_argument("--checkpoint-every", type=int, default=1000)
+    train.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
+                       help="continue from a checkpoint in --checkpoint-dir")
+    train.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True)
+    train.add_argument("--summary", default=None, help="also write the bundle's metadata to this JSON file")
+    p.set_defaults(func=cmd_train)
+
+
+def _fits_patch_sets(args):
+    from .data import (concatenate_patch_sets, load_fits_image, mask_sources, train_val_patches)
+
+    hdu = args.hdu
+    if hdu is not None and hdu.lstrip("-").isdigit():
+        hdu = int(hdu)
+    trains, vals = [], []
+    for path in args.fits:
+        image, bad = load_fits_image(path, hdu)
+        mask = mask_sources(image, mask=bad)
+        train, val = train_val_patches(image, patch_size=args.patch_size, stride=args.stride,
+                                       val_fraction=args.val_fraction, mask=mask, source=path)
+        trains.append(train)
+        vals.append(val)
+    return concatenate_patch_sets(trains), concatenate_patch_sets(vals)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """``numpyro-slic train``: patches in, bundle out (see ``numpyro-slic train --help``)."""
+    import json
+    import os
+    import shlex
+    import time
+
+    import jax
+    import numpy as np
+
+    from .noise.analytic import StationaryGaussianNoise
+    from .noise.bundle import save_noise_model
+    from .noise.networks import UNetConfig
+    from .noise.sde import VESDE, VPSDE
+    from .noise.training import TrainConfig, train_noise_model, validation_loss
+
+    out_dir = os.path.dirname(os.path.abspath(args.out))
+    if not os.path.isdir(out_dir):
+        print(f"numpyro-slic train: the directory of --out ({out_dir}) does not exist.", file=sys.stderr)
+        return 2
+    if args.fits:
+        train, val = _fits_patch_sets(args)
+    else:
+        from .data.io import load_patch_set
+
+        train = load_patch_set(args.patches)
+        val = None if args.val_patches is None else load_patch_set(args.val_patches)
+
+    net = UNetConfig(width=args.width, channel_mults=args.channel_mults,
+                     num_res_blocks=args.num_res_blocks, padding=args.padding)
+    config = TrainConfig(batch_size=args.batch_size, crop_size=args.crop_size, learning_rate=args.lr,
+                         ema_decay=args.ema_decay, t_min=args.t_min, val_every=args.val_every,
+                         keep_best=args.keep_best,
+                         parameterisation=args.parameterisation, backbone=args.backbone)
+    sde = VESDE(args.sigma_min, args.sigma_max) if args.sde == "ve" else VPSDE()
+    history: list = []
+    start = time.perf_counter()
+    model = train_noise_model(
+        train, steps=args.steps, key=jax.random.key(args.seed), net=net, config=config, sde=sde,
+        scale=args.scale, val_patches=val, checkpoint_dir=args.checkpoint_dir,
+        checkpoint_every=args.checkpoint_every, resume=args.resume, progress=args.progress,
+        history=history,
+    )
+    wall = time.perf_counter() - start
+
+    # Throughput from every read-out after the first (which includes compilation).
+    rates = [r["patches_per_s"] for r in history[1:]] or [r["patches_per_s"] for r in history]
+    summary = {
+        "units": args.units or sorted({s.get("units", "?") for s in train.provenance["sources"]}),
+        "scale": model.scale,
+        "patch_size": int(train.patch_size),
+        "data": {"train": train.provenance, "val": None if val is None else val.provenance},
+        "training": {
+            "net": net.to_dict(),
+            "config": config.to_dict(),
+            "sde": sde.to_dict(),
+            "steps": args.steps,
+            "seed": args.seed,
+            "device": jax.devices()[0].device_kind,
+            "n_devices": jax.device_count(),
+            "wall_s_this_session": wall,
+            "patches_per_s_median": float(np.median(rates)) if rates else None,
+            "final_train_loss": history[-1]["train_loss"] if history else None,
+            "history": history,
+        },
+        "command": shlex.join(sys.argv),
+    }
+    if val is not None:
+        # train_noise_model validated the returned (EMA) weights at its last step.
+        sigmas = list(config.val_sigmas)
+        summary["validation"] = {"sigmas": sigmas,
+                                 "dsm_loss": [float(v) for v in validation_loss(model, val, sigmas=sigmas)]}
+        if val.patch_size == train.patch_size:
+            gauss = StationaryGaussianNoise.from_patches(train.patches)
+            summary["validation"]["dsm_loss_gaussian_baseline"] = [
+                float(v) for v in validation_loss(gauss, val, sigmas=sigmas)]
+    save_noise_model(args.out, model, summary)
+    if args.summary:
+        with open(args.summary, "w") as f:
+            json.dump(summary, f, indent=1)
+    print(f"wrote {args.out} ({os.path.getsize(args.out) / 1e6:.2f} MB) after {args.steps} steps, "
+          f"{wall:.0f} s", file=sys.stderr)
+    if "validation" in summary:
+        v = summary["validation"]
+        print("validation DSM loss by sigma:", {s: round(x, 5) for s, x in zip(v["sigmas"], v["dsm_loss"])},
+              file=sys.stderr)
+        if "dsm_loss_gaussian_baseline" in v:
+            print("Gaussian baseline:          ",
+                  {s: round(x, 5) for s, x in zip(v["sigmas"], v["dsm_loss_gaussian_baseline"])}, file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,265 @@
+"""Learned noise models: a U-Net score or energy in the VE form of the noise-model protocol.
+
+``LearnedNoise`` wraps a ``UNet`` F (trained by ``training.train_noise_model``) as a NoiseModel in
+trained units. With sigma = ``sde.ve_sigma(t)`` and the input preconditioning
+c_in = 1 / sqrt(1 + sigma^2) (trained units have unit variance, so c_in y has unit variance at
+every level):
+
+- ``"score"``: s(y, t) = F(c_in y, log sigma) / sigma + s_b(y, t)
+- ``"energy"``: E(y, t) = -<y, F(c_in y, log sigma)> / sigma + E_b(y, t) and s = -grad_y E
+  (Salimans & Ho 2021), so ``log_prob`` = -E is exact up to a constant in y and ``has_log_prob``
+  is True.
+
+s_b / E_b is the optional Gaussian backbone (``GaussianBackbone``), a stationary Gaussian fitted to
+the training patches whose exact score is added so that F learns only the non-Gaussian residual;
+without it s_b = E_b = 0. A fresh net has F = 0 (zero-initialised output), i.e. it starts as the
+backbone.
+
+VP schedules: c_in y = alpha(t) y is exactly the VP state x_t, and F / sigma_VE = alpha F / sigma_VP
+= alpha s_VP(alpha y, t), so a VP-trained net is the VE-form score s_VE(y, t) = alpha s_VP(alpha y, t)
+at width sigma_VE = sigma_VP / alpha; the same formula serves both schedules.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import Literal
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
+
+from .analytic import StationaryGaussianNoise
+from .base import NoiseModel
+from .networks import UNet
+from .sde import VESDE, VPSDE
+
+__all__ = ["GaussianBackbone", "LearnedNoise", "Parameterisation"]
+
+Parameterisation = Literal["score", "energy"]
+_LOG_2PI = math.log(2 * math.pi)
+
+
+class GaussianBackbone(eqx.Module):
+    """Stationary Gaussian noise given by a short-range autocovariance, on any grid.
+
+    The covariance between pixels a lag (dy, dx) apart is ``kernel[R + dy, R + dx]`` for
+    |dy|, |dx| <= R and 0 beyond. On an ``(H, W)`` grid the kernel is wrapped periodically and its
+    DFT is the power P_k of a periodic stationary Gaussian (as in ``StationaryGaussianNoise``), so a
+    backbone fitted on 64 x 64 patches scores 100 x 100 or 256 x 256 residuals too. Modes where
+    truncation made P_k small are floored at ``floor * kernel[R, R]``.
+
+    Attributes:
+        kernel: autocovariance, ``(2R + 1, 2R + 1)``, trained units squared.
+    """
+
+    kernel: Float[Array, "k k"]
+    floor: float = eqx.field(static=True, default=1e-3)
+
+    def __check_init__(self):
+        k = self.kernel
+        if k.ndim != 2 or k.shape[0] != k.shape[1] or k.shape[0] % 2 != 1:
+            raise ValueError(f"GaussianBackbone: kernel must be square with odd side, got {k.shape}.")
+
+    @classmethod
+    def from_patches(cls, patches: Float[ArrayLike, "n H W"], radius: int = 16) -> "GaussianBackbone":
+        """Fits the autocovariance out to lag ``radius`` from noise patches (trained units).
+
+        The mean periodogram (``StationaryGaussianNoise.from_patches``) is transformed to the
+        autocovariance, cut to lags <= radius and multiplied by a cosine taper that goes from 1 at
+        lag 0 to 0 beyond ``radius`` (a smooth cut keeps P_k positive on other grids).
+        """
+        x = np.asarray(patches, dtype=np.float64)
+        if x.ndim != 3:
+            raise ValueError(f"GaussianBackbone.from_patches takes (N, H, W) patches, got {x.shape}.")
+        radius = int(min(radius, (min(x.shape[1:]) - 1) // 2))
+        if radius < 1:
+            raise ValueError(f"GaussianBackbone.from_patches: patches {x.shape[1:]} are too small.")
+        power = np.asarray(StationaryGaussianNoise.from_patches(x).power)
+        acov = np.fft.fftshift(np.fft.ifft2(power).real)
+        cy, cx = acov.shape[0] // 2, acov.shape[1] // 2
+        kernel = acov[cy - radius: cy + radius + 1, cx - radius: cx + radius + 1]
+        lag = np.hypot(*np.meshgrid(np.arange(-radius, radius + 1), np.arange(-radius, radius + 1),
+                                    indexing="ij"))
+        taper = np.where(lag <= radius, 0.5 * (1 + np.cos(np.pi * lag / (radius + 1))), 0.0)
+        return cls(jnp.asarray(kernel * taper, dtype=jnp.float32))
+
+    def power(self, shape: tuple[int, int]) -> Float[Array, "H W"]:
+        """P_k on an ``(H, W)`` grid in ``numpy.fft`` order (trained units squared)."""
+        r = self.kernel.shape[0] // 2
+        lags = jnp.arange(-r, r + 1)
+        rows = (lags % shape[0])[:, None]
+        cols = (lags % shape[1])[None, :]
+        grid = jnp.zeros(shape, self.kernel.dtype).at[rows, cols].add(self.kernel)
+        p = jnp.fft.fft2(grid).real
+        return jnp.maximum(p, self.floor * self.kernel[r, r])
+
+    def score(self, u: Float[Array, "H W"], sigma: Float[ArrayLike, ""]) -> Float[Array, "H W"]:
+        p_t = self.power(u.shape) + sigma**2
+        return -jnp.fft.ifft2(jnp.fft.fft2(u) / p_t).real
+
+    def energy(self, u: Float[Array, "H W"], sigma: Float[ArrayLike, ""]) -> Float[Array, ""]:
+        """-log density (with its normalising constant) of the backbone at width ``sigma``."""
+        p_t = self.power(u.shape) + sigma**2
+        uk = jnp.fft.fft2(u)
+        quad = jnp.sum((uk.real**2 + uk.imag**2) / p_t) / u.size
+        return 0.5 * quad + 0.5 * jnp.sum(_LOG_2PI + jnp.log(p_t))
+
+
+class LearnedNoise(NoiseModel):
+    """A trained U-Net noise model (see the module docstring for the formulas).
+
+    Attributes:
+        net: the U-Net F.
+        sde: the schedule it was trained with (``VESDE`` or ``VPSDE``); ``unit_sigma`` is its
+            VE-form width.
+        parameterisation: ``"score"`` or ``"energy"``.
+        backbone: ``GaussianBackbone`` or None.
+        reference_patch: a held-out real noise patch (trained units) where ScoreLikelihood's line
+            integral starts, or None (then ``reference`` is zero).
+        scale: physical units per trained unit.
+        t_min, t_max: the trained range of t; levels outside it are clipped into it.
+        event_shape: None (any ``(H, W)``) until fixed with ``with_event_shape``.
+    """
+
+    net: UNet
+    sde: VESDE | VPSDE
+    backbone: GaussianBackbone | None
+    reference_patch: Float[Array, "h w"] | None
+    parameterisation: str = eqx.field(static=True)
+    scale: float = eqx.field(static=True)
+    t_min: float = eqx.field(static=True)
+    t_max: float = eqx.field(static=True)
+    event_shape: tuple[int, ...] | None = eqx.field(static=True)
+    event_ndim: int | None = eqx.field(static=True)
+
+    can_sample = True
+
+    def __init__(
+        self,
+        net: UNet,
+        sde: VESDE | VPSDE = VESDE(),
+        *,
+        parameterisation: Parameterisation = "score",
+        backbone: GaussianBackbone | None = None,
+        reference_patch: Float[ArrayLike, "h w"] | None = None,
+        scale: float = 1.0,
+        t_min: float = 1e-3,
+        t_max: float = 1.0,
+        event_shape: tuple[int, int] | None = None,
+    ):
+        if not isinstance(net, UNet):
+            raise TypeError(f"LearnedNoise takes a UNet, got {type(net).__name__}.")
+        if not isinstance(sde, (VESDE, VPSDE)):
+            raise TypeError(f"LearnedNoise takes a VESDE or VPSDE, got {type(sde).__name__}.")
+        if parameterisation not in ("score", "energy"):
+            raise ValueError(f"parameterisation must be 'score' or 'energy', got {parameterisation!r}.")
+        if backbone is not None and not isinstance(backbone, GaussianBackbone):
+            raise TypeError(f"backbone must be a GaussianBackbone or None, got {type(backbone).__name__}.")
+        if not 0 < t_min < t_max <= 1:
+            raise ValueError(f"LearnedNoise needs 0 < t_min < t_max <= 1, got {t_min}, {t_max}.")
+        self.net = net
+        self.sde = sde
+        self.parameterisation = parameterisation
+        self.backbone = backbone
+        if reference_patch is not None:
+            reference_patch = jnp.asarray(reference_patch, dtype=jnp.float32)
+            if reference_patch.ndim != 2:
+                raise ValueError(f"reference_patch must be one (h, w) image, got {reference_patch.shape}.")
+        self.reference_patch = reference_patch
+        self.scale = float(scale)
+        self.t_min = float(t_min)
+        self.t_max = float(t_max)
+        self.event_shape = None if event_shape is None else tuple(int(n) for n in event_shape)
+        self.event_ndim = 2
+
+    @property
+    def has_log_prob(self) -> bool:  # type: ignore[override]
+        """True for energy models: log_prob = -E is exact up to a constant in x."""
+        return self.parameterisation == "energy"
+
+    # ---- the protocol, trained units --------------------------------------------------------------
+    def unit_sigma(self, t: Float[ArrayLike, ""]) -> Float[Array, ""]:
+        return self.sde.ve_sigma(self._clip(t))
+
+    def unit_score(self, u: Float[Array, "H W"], t: Float[ArrayLike, ""]) -> Float[Array, "H W"]:
+        self._check_event(u)
+        if self.parameterisation == "energy":
+            return -jax.grad(self.unit_energy)(u, t)
+        sigma = self.unit_sigma(t)
+        s = self.net(u / jnp.sqrt(1 + sigma**2), jnp.log(sigma)) / sigma
+        if self.backbone is not None:
+            s = s + self.backbone.score(u, sigma)
+        return s
+
+    def unit_energy(self, u: Float[Array, "H W"], t: Float[ArrayLike, ""]) -> Float[Array, ""]:
+        """E(u, t) = -log Q_t(u) + const (energy models only), trained units."""
+        if self.parameterisation != "energy":
+            raise ValueError(
+                "unit_energy needs an energy-parameterised model; this one is score-parameterised "
+                "(use ScoreLikelihood(energy='line') or train with parameterisation='energy')."
+            )
+        self._check_event(u)
+        sigma = self.unit_sigma(t)
+        e = -jnp.sum(u * self.net(u / jnp.sqrt(1 + sigma**2), jnp.log(sigma))) / sigma
+        if self.backbone is not None:
+            e = e + self.backbone.energy(u, sigma)
+        return e
+
+    def unit_log_prob(self, u: Float[Array, "H W"], t: Float[ArrayLike, ""]) -> Float[Array, ""]:
+        if self.parameterisation != "energy":
+            return super().unit_log_prob(u, t)
+        return -self.unit_energy(u, t)
+
+    def unit_sample(self, key: PRNGKeyArray, sample_shape: tuple[int, ...]) -> Array:
+        """Reverse-SDE (predictor-corrector) draws of Q_{t_min} (``sampling.sample_noise_unit``)."""
+        from .sampling import sample_noise_unit
+
+        # Trained units have unit variance, which sets the width the reverse SDE starts from.
+        return sample_noise_unit(self, key, sample_shape, data_variance=1.0)
+
+    def reference(self) -> Float[Array, "H W"]:
+        """The stored held-out noise patch, centre-cropped (or mirror-extended) to the event shape.
+
+        Physical units. Larger events than the stored patch are filled by mirror images of it
+        (``numpy.pad`` mode "symmetric"): every pixel is real noise, only the mirror seams are not.
+        """
+        shape = self._require_event_shape("reference")
+        if self.reference_patch is None:
+            return jnp.zeros(shape)
+        ref = self.reference_patch
+        pads = []
+        for n, m in zip(shape, ref.shape):
+            extra = max(n - m, 0)
+            pads.append((extra // 2, extra - extra // 2))
+        ref = jnp.pad(ref, pads, mode="symmetric")
+        r0 = (ref.shape[0] - shape[0]) // 2
+        c0 = (ref.shape[1] - shape[1]) // 2
+        return self.scale * ref[r0: r0 + shape[0], c0: c0 + shape[1]]
+
+    def with_scale(self, scale: float) -> "LearnedNoise":
+        """This model with another ``scale`` (physical units per trained unit).
+
+        A model trained on noise normalised by its robust sigma applies to another image whose noise
+        looks the same up to its level: pass that image's robust sigma of the sky.
+        """
+        scale = float(scale)
+        if not (np.isfinite(scale) and scale > 0):
+            raise ValueError(f"with_scale: scale must be a positive finite number, got {scale!r}.")
+        # scale is static (it is metadata of the bundle), which eqx.tree_at cannot touch.
+        out = copy.copy(self)
+        object.__setattr__(out, "scale", scale)
+        return out
+
+    # ---- helpers ---------------------------------------------------------------------------------
+    def _clip(self, t):
+        return jnp.clip(jnp.asarray(t, dtype=jnp.result_type(float)), self.t_min, self.t_max)
+
+    def _check_event(self, u):
+        if u.ndim != 2:
+            raise ValueError(
+                f"LearnedNoise scores one image (H, W) at a time, got shape {u.shape}; vmap over batches."
+            )

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Trains the two shipped noise models, numpyro_slic/models/{jwst-nircam-f150w,hst-acs-f814w}.zip.
+#
+# Usage: scripts/train_shipped_models.sh [PATCH_DIR] [OUT_DIR] [MODEL...]
+#   PATCH_DIR  training patch sets written by scripts/make_shipped_data.py (default outputs/patches)
+#   OUT_DIR    where the bundles and their JSON summaries go (default numpyro_slic/models)
+#   MODEL      jwst-nircam-f150w and/or hst-acs-f814w (default both)
+# Extra flags for `numpyro-slic train` can be passed in $TRAIN_FLAGS (e.g. "--steps 200" for a dry
+# run, or "--parameterisation score --no-backbone" for an ablation).
+#
+# The validation sets are the held-out patches shipped in numpyro_slic/data/shipped (disjoint
+# regions of the same images). Settings and measured numbers: numpyro_slic/models/PROVENANCE.md.
+set -euo pipefail
+PATCH_DIR=${1:-outputs/patches}
+OUT_DIR=${2:-numpyro_slic/models}
+shift $(( $# > 2 ? 2 : $# ))
+MODELS=${*:-jwst-nircam-f150w hst-acs-f814w}
+VAL_DIR=numpyro_slic/data/shipped
+PY=${PYTHON:-python3}
+mkdir -p "$OUT_DIR"
+
+# Shared settings: a 0.1M-parameter U-Net (16 channels, 2 levels, pixel norm; a 0.9M-parameter
+# net memorised the JWST training pixels, see PROVENANCE.md), score parameterisation on a
+# stationary-Gaussian backbone, VE schedule 0.01..50, validation every 250 steps and the
+# best-validated EMA weights kept (early stopping). Sized to train on 2 CPU cores in under an hour.
+COMMON=(--width 16 --channel-mults 1,2 --num-res-blocks 1 --parameterisation score --backbone
+        --sde ve --sigma-min 0.01 --sigma-max 50 --t-min 0.001 --batch-size 64 --lr 3e-4
+        --ema-decay 0.999 --val-every 250 --keep-best --seed 0 --checkpoint-every 500 --no-progress)
+
+for model in $MODELS; do
+  case $model in
+    jwst-nircam-f150w)
+      # 64 x 64 patches at stride 8; random 32 x 32 crops give every translation.
+      args=(--patches "$PATCH_DIR/jwst_f150w_sky_train.npz" --val-patches "$VAL_DIR/jwst_f150w_sky_val.npz"
+            --crop-size 32 --steps 3000
+            --units "(image - background) / noise_map of JWST NIRCam F150W (COSMOS-Web); scale = robust sigma of that") ;;
+    hst-acs-f814w)
+      # 32 x 32 patches at stride 8 from three images in their own robust-sigma units: scale 1.
+      args=(--patches "$PATCH_DIR/hst_f814w_sky_train.npz" --val-patches "$VAL_DIR/hst_f814w_sky_val.npz"
+            --crop-size 24 --steps 4000 --scale 1.0
+            --units "robust-sigma units of the image (use model.with_scale(robust_sigma_of_your_sky))") ;;
+    *) echo "unknown model $model" >&2; exit 2 ;;
+  esac
+  # shellcheck disable=SC2086
+  "$PY" -m numpyro_slic.cli train "${args[@]}" "${COMMON[@]}" ${TRAIN_FLAGS:-} \
+      --checkpoint-dir "${CHECKPOINT_ROOT:-outputs/checkpoints}/$model" \
+      --out "$OUT_DIR/$model.zip" --summary "$OUT_DIR/$model.json"
+done

@@ -1,0 +1,191 @@
+"""Model bundles: exact round trips, every corruption reported, shipped models, the train command."""
+
+import json
+import os
+import zipfile
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from numpyro_slic.noise.bundle import (
+    load_noise_model,
+    read_bundle_metadata,
+    save_noise_model,
+    shipped_models,
+)
+from numpyro_slic.noise.calibration import CalibratedNoise, ScoreCalibration
+from numpyro_slic.noise.learned import GaussianBackbone, LearnedNoise
+from numpyro_slic.noise.networks import UNet, UNetConfig
+from numpyro_slic.noise.sde import VPSDE
+
+TINY = UNetConfig(width=8, channel_mults=(1, 2), embed_dim=16, groups=4)
+
+
+def _model(parameterisation="score", sde=None, config=TINY, seed=0):
+    """A LearnedNoise with every weight drawn at random (numpy: no per-shape compilation)."""
+    rng = np.random.default_rng(seed)
+    shapes = eqx.filter_eval_shape(UNet, config, key=jax.random.key(0))
+    net = jax.tree.map(
+        lambda x: jnp.asarray(0.1 * rng.standard_normal(x.shape), x.dtype) if isinstance(x, jax.ShapeDtypeStruct) else x,
+        shapes)
+    patches = rng.standard_normal((8, 16, 16)).astype(np.float32)
+    kwargs = {} if sde is None else {"sde": sde}
+    return LearnedNoise(net, parameterisation=parameterisation, backbone=GaussianBackbone.from_patches(patches, 3),
+                        reference_patch=patches[0], scale=0.5, t_min=0.002, **kwargs)
+
+
+def _arrays(model):
+    return jax.tree.leaves(eqx.filter(model, eqx.is_array))
+
+
+@eqx.filter_jit
+def _score(model, x):
+    return model.score(x, 0.2)
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    path = tmp_path_factory.mktemp("bundle") / "model.zip"
+    model = _model()
+    save_noise_model(path, model, {"data": {"source": "synthetic"}, "steps": 3})
+    return path, model
+
+
+def test_round_trip_is_exact(saved):
+    path, model = saved
+    loaded = load_noise_model(path)
+    assert type(loaded) is LearnedNoise
+    for a, b in zip(_arrays(model), _arrays(loaded), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert (loaded.scale, loaded.t_min, loaded.parameterisation) == (0.5, 0.002, "score")
+    x = jax.random.normal(jax.random.key(3), (16, 16))
+    np.testing.assert_array_equal(_score(model, x), _score(loaded, x))
+    meta = read_bundle_metadata(path)
+    assert meta["metadata"] == {"data": {"source": "synthetic"}, "steps": 3}
+    assert meta["model"]["net"]["width"] == 8
+    assert os.stat(path).st_mode & 0o044  # readable by others like any new file (not mkstemp's 0600)
+
+
+def test_energy_vp_and_calibration_round_trip(tmp_path):
+    model = _model("energy", VPSDE(0.1, 20.0), seed=5).with_event_shape((16, 16))
+    calibration = ScoreCalibration(
+        levels=jnp.array([0.01, 0.1]), sigmas=model.unit_sigma(jnp.array([0.01, 0.1])),
+        mean=0.01 * jax.random.normal(jax.random.key(6), (2, 16, 16)), gains=None)
+    wrapped = CalibratedNoise(model, calibration)
+    save_noise_model(tmp_path / "c.zip", wrapped)
+    loaded = load_noise_model(tmp_path / "c.zip")
+    assert isinstance(loaded, CalibratedNoise) and loaded.base.has_log_prob
+    assert isinstance(loaded.base.sde, VPSDE)
+    np.testing.assert_array_equal(loaded.calibration.mean, calibration.mean)
+    x = jax.random.normal(jax.random.key(7), (16, 16))
+    np.testing.assert_array_equal(_score(wrapped, x), _score(loaded, x))
+
+
+def _rewrite(src, dst, *, header=None, weights=None):
+    with zipfile.ZipFile(src) as zf:
+        h = json.loads(zf.read("model.json"))
+        w = zf.read("weights.eqx")
+    h = header(h) if header else h
+    w = weights if weights is not None else w
+    with zipfile.ZipFile(dst, "w") as zf:
+        zf.writestr("model.json", json.dumps(h))
+        zf.writestr("weights.eqx", w)
+
+
+def test_missing_files(tmp_path):
+    with pytest.raises(FileNotFoundError, match="No noise-model bundle"):
+        load_noise_model(tmp_path / "nope.zip")
+    with pytest.raises(FileNotFoundError, match="shipped names"):
+        load_noise_model("jwst-nircam-f999w")
+
+
+def test_truncated_file(saved, tmp_path):
+    path, _ = saved
+    bad = tmp_path / "truncated.zip"
+    bad.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(ValueError, match="truncated"):
+        load_noise_model(bad)
+
+
+def test_checksum_mismatch(saved, tmp_path):
+    path, _ = saved
+    with zipfile.ZipFile(path) as zf:
+        weights = bytearray(zf.read("weights.eqx"))
+    weights[-5] ^= 0xFF  # flip bits in the last array
+    bad = tmp_path / "corrupt.zip"
+    _rewrite(path, bad, weights=bytes(weights))
+    with pytest.raises(ValueError, match="sha256"):
+        load_noise_model(bad)
+
+
+def test_architecture_mismatch(saved, tmp_path):
+    path, _ = saved
+
+    def claim_wider(h):  # model.json describes a wider net than the weights hold (checksum intact)
+        h["model"]["net"]["width"] = 12
+        return h
+
+    bad = tmp_path / "mismatch.zip"
+    _rewrite(path, bad, header=claim_wider)
+    with pytest.raises(ValueError, match="architecture"):
+        load_noise_model(bad)
+
+
+def test_unknown_version_and_bad_metadata(saved, tmp_path):
+    path, model = saved
+    bad = tmp_path / "future.zip"
+    _rewrite(path, bad, header=lambda h: {**h, "format_version": 99})
+    with pytest.raises(ValueError, match="version"):
+        load_noise_model(bad)
+    with pytest.raises(ValueError, match="JSON"):
+        save_noise_model(tmp_path / "x.zip", model, {"bad": object()})
+    with pytest.raises(TypeError, match="LearnedNoise"):
+        save_noise_model(tmp_path / "x.zip", "not a model")
+    assert not (tmp_path / "x.zip").exists()
+
+
+@pytest.mark.parametrize("name", shipped_models())
+def test_shipped_models(name):
+    try:
+        model = load_noise_model(name)
+    except FileNotFoundError:
+        pytest.skip(f"{name} has not been trained into numpyro_slic/models yet")
+    meta = read_bundle_metadata(name)
+    assert meta["metadata"]["data"]["train"]["sources"]
+    import importlib.resources
+
+    size = (importlib.resources.files("numpyro_slic") / "models" / f"{name}.zip").stat().st_size
+    assert size <= 5_000_000
+    for shape in [(64, 64), (100, 100)]:
+        x = model.scale * jax.random.normal(jax.random.key(0), shape)
+        s = _score(model, x)
+        assert s.shape == shape and np.all(np.isfinite(np.asarray(s)))
+    assert model.with_event_shape((100, 100)).reference().shape == (100, 100)
+
+
+def test_train_command_writes_a_bundle(tmp_path):
+    from numpyro_slic.cli import main
+    from numpyro_slic.data import PatchSet, save_patch_set
+    from numpyro_slic.data.patchset import make_provenance
+
+    rng = np.random.default_rng(0)
+    sets = {}
+    for role, n in [("train", 32), ("val", 8)]:
+        patches = rng.standard_normal((n, 8, 8)).astype(np.float32)
+        source = {"source": "synthetic", "sigma": 2.0, "units": "test units"}
+        sets[role] = tmp_path / f"{role}.npz"
+        save_patch_set(sets[role], PatchSet(patches, np.zeros((n, 3), np.int64),
+                                            make_provenance(8, n, [source])))
+    out = tmp_path / "model.zip"
+    rc = main(["train", "--patches", str(sets["train"]), "--val-patches", str(sets["val"]), "--out", str(out),
+               "--steps", "3", "--batch-size", "4", "--width", "8", "--channel-mults", "1,2",
+               "--val-every", "3", "--no-progress"])
+    assert rc == 0
+    model = load_noise_model(out)
+    meta = read_bundle_metadata(out)["metadata"]
+    assert model.scale == 2.0 and meta["units"] == ["test units"]
+    assert meta["training"]["steps"] == 3 and len(meta["validation"]["dsm_loss"]) == 8
+    assert np.all(np.isfinite(np.asarray(_score(model, jnp.ones((8, 8))))))

@@ -1,0 +1,184 @@
+"""Denoising score matching training: learning, exact resume after SIGKILL, data parallelism."""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from numpyro_slic.noise.analytic import StationaryGaussianNoise
+from numpyro_slic.noise.networks import UNetConfig
+from numpyro_slic.noise.sde import VESDE, dsm_loss
+from numpyro_slic.noise.training import CHECKPOINT_NAME, TrainConfig, train_noise_model, validation_loss
+
+TINY = UNetConfig(width=8, channel_mults=(1, 2), embed_dim=16, groups=4)
+SIGMAS = (0.1, 0.5, 2.0)
+
+
+def _oracle(n: int) -> StationaryGaussianNoise:
+    """Correlated (correlation length ~2 px), unit-variance stationary Gaussian noise."""
+    k = np.fft.fftfreq(n)
+    ky, kx = np.meshgrid(k, k, indexing="ij")
+    power = np.exp(-0.5 * (np.hypot(kx, ky) / 0.12) ** 2) + 0.02
+    return StationaryGaussianNoise(power * power.size / power.sum())
+
+
+def test_dsm_loss_irreducible_value():
+    """At the true score the DSM loss is 1 - sigma^2 E|s|^2 / D (here checked for white noise)."""
+    sde = VESDE()
+    x0 = jax.random.normal(jax.random.key(0), (2000, 8))
+    z = jax.random.normal(jax.random.key(1), (2000, 8))
+    sigma = 0.7
+    exact = lambda y, t: -y / (1 + sigma**2)  # noqa: E731
+    loss = jax.vmap(lambda a, b: dsm_loss(exact, sigma, a, 0.5, b))(x0, z).mean()
+    # Expected 1 - sigma^2 / (1 + sigma^2) = 0.671; the Monte Carlo sd over 16000 terms is ~0.006.
+    np.testing.assert_allclose(loss, 1 - sigma**2 / (1 + sigma**2), atol=0.025)
+    assert sde.ve_sigma(0.5) == sde.sigma(0.5)
+
+
+def test_training_lowers_the_validation_loss():
+    oracle = _oracle(16)
+    train = np.asarray(oracle.sample(jax.random.key(2), (256,)))
+    val = np.asarray(oracle.sample(jax.random.key(3), (64,)))
+    history = []
+    config = TrainConfig(batch_size=16, learning_rate=3e-3, warmup_steps=5, log_every=20, val_every=40,
+                         val_sigmas=SIGMAS, keep_best=False)
+    model = train_noise_model(train, steps=40, key=jax.random.key(4), net=TINY, config=config,
+                              val_patches=val, progress=False, history=history)
+    assert [r["step"] for r in history] == [20, 40]
+    trained = np.asarray(validation_loss(model, val, sigmas=SIGMAS))
+    np.testing.assert_allclose(trained, history[-1]["val_loss_per_level"], rtol=1e-5)
+    # A fresh net outputs 0, whose loss is mean(z^2) = 1 at every level (to 1/sqrt(16384) = 0.008).
+    fresh = np.ones(len(SIGMAS))
+    exact = np.asarray(validation_loss(oracle, val, sigmas=SIGMAS))
+    # The oracle gains 0.05, 0.33, 0.22 over a zero score at these levels; 40 steps must win a
+    # third of that on average, and cannot beat the exact score (same noise draws, so the
+    # comparison is paired; 0.005 allows for the finite validation set).
+    assert np.mean(fresh - trained) > np.mean(fresh - exact) / 3
+    assert np.all(trained > exact - 0.005)
+    assert model.t_min == config.t_min and model.reference_patch.shape == (16, 16)
+
+
+def test_backbone_starts_at_the_gaussian_fit():
+    """With a Gaussian backbone a fresh net is the fitted stationary Gaussian, near the oracle."""
+    oracle = _oracle(16)
+    train = np.asarray(oracle.sample(jax.random.key(5), (512,)))
+    val = np.asarray(oracle.sample(jax.random.key(6), (64,)))
+    config = TrainConfig(batch_size=8, backbone=True, backbone_radius=7, val_sigmas=SIGMAS)
+    # One step at learning rate 0 leaves the zero-initialised output layer at 0.
+    model = train_noise_model(train, steps=1, key=jax.random.key(7), net=TINY,
+                              config=TrainConfig(**{**config.to_dict(), "learning_rate": 0.0}),
+                              progress=False)
+    got = np.asarray(validation_loss(model, val, sigmas=SIGMAS))
+    exact = np.asarray(validation_loss(oracle, val, sigmas=SIGMAS))
+    # 512 patches estimate P_k to ~4%; the lag-7 truncation costs little at correlation length 2 px.
+    np.testing.assert_allclose(got, exact, atol=0.01)
+
+
+_SCRIPT = textwrap.dedent(
+    """
+    import sys, jax, numpy as np
+    from numpyro_slic.noise.networks import UNetConfig
+    from numpyro_slic.noise.training import TrainConfig, train_noise_model
+    data = np.random.default_rng(0).standard_normal((64, 8, 8)).astype(np.float32)
+    train_noise_model(data, steps=int(sys.argv[2]), key=jax.random.key(11),
+                      net=UNetConfig(width=8, channel_mults=(1, 2), embed_dim=16, groups=4),
+                      config=TrainConfig(batch_size=8, crop_size=4, log_every=1000),
+                      checkpoint_dir=sys.argv[1], checkpoint_every=2, progress=False)
+    """
+)
+
+
+def _train_like_script(steps, checkpoint_dir=None, resume=True):
+    data = np.random.default_rng(0).standard_normal((64, 8, 8)).astype(np.float32)
+    return train_noise_model(data, steps=steps, key=jax.random.key(11), net=TINY,
+                             config=TrainConfig(batch_size=8, crop_size=4, log_every=1000),
+                             checkpoint_dir=checkpoint_dir, checkpoint_every=2, resume=resume,
+                             progress=False)
+
+
+def test_resume_after_sigkill_is_exact(tmp_path):
+    steps = 400
+    script = tmp_path / "train.py"
+    script.write_text(_SCRIPT)
+    ckpt_dir = tmp_path / "ckpt"
+    proc = subprocess.Popen([sys.executable, str(script), str(ckpt_dir), str(steps)])
+    ckpt = ckpt_dir / CHECKPOINT_NAME
+    deadline = time.monotonic() + 120
+    while not ckpt.exists():
+        assert proc.poll() is None, "the training subprocess ended before writing a checkpoint"
+        assert time.monotonic() < deadline, "no checkpoint within 120 s"
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    with open(ckpt, "rb") as f:
+        header = f.read(4096)
+    step_at_kill = int(header.split(b'"step": ')[-1].split(b"}")[0])
+    assert 2 <= step_at_kill < steps  # killed mid-run
+
+    resumed = _train_like_script(steps, ckpt_dir)
+    uninterrupted = _train_like_script(steps)
+    a = jax.tree.leaves(eqx.filter(resumed, eqx.is_array))
+    b = jax.tree.leaves(eqx.filter(uninterrupted, eqx.is_array))
+    assert len(a) == len(b)
+    # Same compiled program on the same inputs: expected bit-identical; 1e-6 allows for nothing else.
+    for x, y in zip(a, b):
+        np.testing.assert_allclose(x, y, rtol=1e-6, atol=1e-7)
+
+    # A checkpoint from another run is refused, naming what differs.
+    with pytest.raises(ValueError, match="steps"):
+        _train_like_script(steps + 2, ckpt_dir)
+    # A truncated checkpoint is reported as such.
+    ckpt.write_bytes(ckpt.read_bytes()[:200])
+    with pytest.raises(ValueError, match="checkpoint"):
+        _train_like_script(steps, ckpt_dir)
+
+
+def test_data_parallel_matches_single_device(tmp_path):
+    """Two forced host devices (sharded batch) give the single-device losses."""
+    code = textwrap.dedent(
+        """
+        import json, sys, jax, numpy as np
+        from numpyro_slic.noise.networks import UNetConfig
+        from numpyro_slic.noise.training import TrainConfig, train_noise_model
+        data = np.random.default_rng(0).standard_normal((32, 8, 8)).astype(np.float32)
+        h = []
+        train_noise_model(data, steps=3, key=jax.random.key(5),
+                          net=UNetConfig(width=8, channel_mults=(1, 2), embed_dim=16, groups=4),
+                          config=TrainConfig(batch_size=8, log_every=1), progress=False, history=h)
+        print(json.dumps({"devices": jax.device_count(), "loss": [r["train_loss"] for r in h]}))
+        """
+    )
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2", "JAX_PLATFORMS": "cpu"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    import json
+
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["devices"] == 2
+    single = []
+    data = np.random.default_rng(0).standard_normal((32, 8, 8)).astype(np.float32)
+    train_noise_model(data, steps=3, key=jax.random.key(5), net=TINY,
+                      config=TrainConfig(batch_size=8, log_every=1), progress=False, history=single)
+    # Sharding changes only the order of float32 sums: 1e-4 relative.
+    np.testing.assert_allclose(result["loss"], [r["train_loss"] for r in single], rtol=1e-4)
+
+
+def test_bad_inputs():
+    with pytest.raises(ValueError, match="multiple of 2"):
+        train_noise_model(np.zeros((4, 10, 10), np.float32), steps=1, key=jax.random.key(0), net=TINY,
+                          config=TrainConfig(crop_size=9), progress=False)
+    with pytest.raises(ValueError, match="NaN"):
+        train_noise_model(np.full((4, 8, 8), np.nan, np.float32), steps=1, key=jax.random.key(0),
+                          net=TINY, progress=False)
+    with pytest.raises(ValueError, match="parameterisation"):
+        TrainConfig(parameterisation="flow")
+    assert TrainConfig.from_dict(TrainConfig().to_dict()) == TrainConfig()

@@ -12,6 +12,8 @@ from .noise import (
     StationaryGaussianNoise,
     VESDE,
     WhiteGaussianNoise,
+    load_noise_model,
+    train_noise_model,
 )
 
 __version__ = "0.1.0"

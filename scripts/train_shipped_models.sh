@@ -3,7 +3,7 @@
 #
 # Usage: scripts/train_shipped_models.sh [PATCH_DIR] [OUT_DIR] [MODEL...]
 #   PATCH_DIR  training patch sets written by scripts/make_shipped_data.py (default outputs/patches)
-#   OUT_DIR    where the bundles and their JSON summaries go (default numpyro_slic/models)
+#   OUT_DIR    where the bundles go (default numpyro_slic/models)
 #   MODEL      jwst-nircam-f150w and/or hst-acs-f814w (default both)
 # Extra flags for `numpyro-slic train` can be passed in $TRAIN_FLAGS (e.g. "--steps 200" for a dry
 # run, or "--parameterisation score --no-backbone" for an ablation).
@@ -17,7 +17,8 @@ shift $(( $# > 2 ? 2 : $# ))
 MODELS=${*:-jwst-nircam-f150w hst-acs-f814w}
 VAL_DIR=numpyro_slic/data/shipped
 PY=${PYTHON:-python3}
-mkdir -p "$OUT_DIR"
+SUMMARY_DIR=${SUMMARY_DIR:-outputs/model_summaries}  # copies of the bundles' metadata, as JSON
+mkdir -p "$OUT_DIR" "$SUMMARY_DIR"
 
 # Shared settings: a 0.1M-parameter U-Net (16 channels, 2 levels, pixel norm; a 0.9M-parameter
 # net memorised the JWST training pixels, see PROVENANCE.md), score parameterisation on a
@@ -44,5 +45,5 @@ for model in $MODELS; do
   # shellcheck disable=SC2086
   "$PY" -m numpyro_slic.cli train "${args[@]}" "${COMMON[@]}" ${TRAIN_FLAGS:-} \
       --checkpoint-dir "${CHECKPOINT_ROOT:-outputs/checkpoints}/$model" \
-      --out "$OUT_DIR/$model.zip" --summary "$OUT_DIR/$model.json"
+      --out "$OUT_DIR/$model.zip" --summary "$SUMMARY_DIR/$model.json"
 done

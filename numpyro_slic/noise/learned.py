@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import Literal
+from typing import ClassVar, Literal
 
 import equinox as eqx
 import jax
@@ -136,7 +136,7 @@ class LearnedNoise(NoiseModel):
     event_shape: tuple[int, ...] | None = eqx.field(static=True)
     event_ndim: int | None = eqx.field(static=True)
 
-    can_sample = True
+    can_sample: ClassVar[bool] = True
 
     def __init__(
         self,

@@ -21,24 +21,27 @@ SUMMARY_DIR=${SUMMARY_DIR:-outputs/model_summaries}  # copies of the bundles' me
 mkdir -p "$OUT_DIR" "$SUMMARY_DIR"
 
 # Shared settings: a 0.1M-parameter U-Net (16 channels, 2 levels, pixel norm; a 0.9M-parameter
-# net memorised the JWST training pixels, see PROVENANCE.md), score parameterisation on a
-# stationary-Gaussian backbone, VE schedule 0.01..50, validation every 250 steps and the
+# net memorised the JWST training pixels, see PROVENANCE.md), score parameterisation (JWST: energy,
+# below) on a stationary-Gaussian backbone, VE schedule 0.01..50, periodic validation and the
 # best-validated EMA weights kept (early stopping). Sized to train on 2 CPU cores in under an hour.
-COMMON=(--width 16 --channel-mults 1,2 --num-res-blocks 1 --parameterisation score --backbone
+COMMON=(--width 16 --channel-mults 1,2 --num-res-blocks 1 --backbone
         --sde ve --sigma-min 0.01 --sigma-max 50 --t-min 0.001 --batch-size 64 --lr 3e-4
-        --ema-decay 0.999 --val-every 250 --keep-best --seed 0 --checkpoint-every 500 --no-progress)
+        --ema-decay 0.999 --keep-best --seed 0 --no-progress)
 
 for model in $MODELS; do
   case $model in
     jwst-nircam-f150w)
-      # 64 x 64 patches at stride 8; random 32 x 32 crops give every translation.
+      # 64 x 64 patches at stride 8; random 32 x 32 crops give every translation. Energy
+      # parameterisation: an exact log-density, so SLIC runs under NUTS with energy="exact" (a score
+      # net's line-integral value is path-dependent, docs/likelihood.md). 183 patches overfit after
+      # ~100-250 steps (PROVENANCE.md), hence 600 steps validated every 100.
       args=(--patches "$PATCH_DIR/jwst_f150w_sky_train.npz" --val-patches "$VAL_DIR/jwst_f150w_sky_val.npz"
-            --crop-size 32 --steps 3000
+            --crop-size 32 --parameterisation energy --steps 600 --val-every 100 --checkpoint-every 100
             --units "(image - background) / noise_map of JWST NIRCam F150W (COSMOS-Web); scale = robust sigma of that") ;;
     hst-acs-f814w)
       # 32 x 32 patches at stride 8 from three images in their own robust-sigma units: scale 1.
       args=(--patches "$PATCH_DIR/hst_f814w_sky_train.npz" --val-patches "$VAL_DIR/hst_f814w_sky_val.npz"
-            --crop-size 24 --steps 4000 --scale 1.0
+            --crop-size 24 --parameterisation score --steps 4000 --val-every 250 --checkpoint-every 500 --scale 1.0
             --units "robust-sigma units of the image (use model.with_scale(robust_sigma_of_your_sky))") ;;
     *) echo "unknown model $model" >&2; exit 2 ;;
   esac

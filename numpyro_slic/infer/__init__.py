@@ -8,14 +8,15 @@
 The pure samplers (blackjax-like ``init`` / ``step`` pairs) are ``infer.mala`` and
 ``infer.langevin``. See docs/samplers.md for which to use.
 
-- ``lens_model`` / ``lens_priors`` / ``likelihood_noise``: a ready-made strong-lens NumPyro model.
+- ``lens_model`` / ``lens_priors`` / ``likelihood_noise`` / ``anchored_reference``: a ready-made
+  strong-lens NumPyro model.
 """
 
 from . import langevin, mala
 from .base import Metric
 from .handlers import diffusion_level
 from .langevin import AnnealedLangevin, geometric_levels
-from .lens import LIKELIHOODS, lens_model, lens_priors, likelihood_noise
+from .lens import LIKELIHOODS, anchored_reference, lens_model, lens_priors, likelihood_noise
 from .line_integral import gauss_lobatto_nodes, log_density_difference
 from .mala import MALA
 
@@ -24,6 +25,7 @@ __all__ = [
     "lens_model",
     "lens_priors",
     "likelihood_noise",
+    "anchored_reference",
     "LIKELIHOODS",
     "AnnealedLangevin",
     "diffusion_level",

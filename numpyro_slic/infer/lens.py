@@ -23,12 +23,12 @@ import jax.numpy as jnp
 import numpy as np
 import numpyro
 import numpyro.distributions as dist
-from jaxtyping import ArrayLike, Float
+from jaxtyping import Array, ArrayLike, Float
 
 from ..likelihood import ScoreLikelihood
 from ..noise import NoiseModel, StationaryGaussianNoise, WhiteGaussianNoise
 
-__all__ = ["lens_priors", "lens_model", "likelihood_noise", "LIKELIHOODS"]
+__all__ = ["lens_priors", "lens_model", "likelihood_noise", "anchored_reference", "LIKELIHOODS"]
 
 LIKELIHOODS = ("slic", "stationary", "white")
 
@@ -97,18 +97,41 @@ def lens_model(
     t: float = 0.0,
     energy: str | None = None,
     nodes: int = 8,
+    reference: Float[ArrayLike, "H W"] | None = None,
 ):
     """NumPyro model: parameters from ``priors``, image = simulator(params), data ~ ScoreLikelihood.
 
     With ``data=None`` the observation is sampled (prior predictive / simulation-based calibration).
-    ``t``, ``energy`` and ``nodes`` are passed to ScoreLikelihood.
+    ``t``, ``energy``, ``nodes`` and ``reference`` are passed to ScoreLikelihood. With a learned noise
+    model and energy="line", pass ``reference=data - simulator(anchor)`` for a parameter point
+    ``anchor`` near the posterior (e.g. a Gaussian-likelihood fit): see ``anchored_reference``.
     """
     params = {
         name: numpyro.sample(name, prior) if isinstance(prior, dist.Distribution) else jnp.asarray(prior)
         for name, prior in priors.items()
     }
     image = simulator(params)
-    numpyro.sample("obs", ScoreLikelihood(noise, image, t=t, energy=energy, nodes=nodes), obs=data)
+    numpyro.sample(
+        "obs", ScoreLikelihood(noise, image, t=t, energy=energy, nodes=nodes, reference=reference), obs=data
+    )
+
+
+def anchored_reference(
+    data: Float[ArrayLike, "H W"], simulator: Callable, anchor: Mapping[str, ArrayLike]
+) -> Float[Array, "H W"]:
+    """The residual data - simulator(anchor): a line-integral start next to the posterior.
+
+    A score network is not exactly conservative, so the line-integral value depends on the path;
+    what NUTS needs is that value DIFFERENCES between nearby parameter points match the score
+    integrated between them. Starting every line integral at a fixed residual far from the data (a
+    held-out noise patch) makes that error first order in the step; starting at the residual of a
+    point inside the posterior cut it 2 to 5 times on the demo's lens (benchmarks/line_consistency.py,
+    docs/likelihood.md). The residual at ``anchor`` is noise-like, so the path stays on the learned
+    model's training data. Values from different anchors differ by a constant only for a
+    conservative score; for NUTS with a learned model prefer an energy-parameterised one.
+    """
+    params = {k: jnp.asarray(v) for k, v in anchor.items()}
+    return jnp.asarray(data) - simulator(params)
 
 
 def likelihood_noise(

@@ -11,15 +11,14 @@ import numpy as np
 
 from .patchset import FORMAT, FORMAT_VERSION, PatchSet
 
-__all__ = ["save_patch_set", "load_patch_set", "atomic_savez"]
+__all__ = ["save_patch_set", "load_patch_set", "atomic_savez", "atomic_write_json"]
 
 
-def atomic_savez(path: str | os.PathLike, **arrays) -> None:
-    """``np.savez(path, **arrays)`` (uncompressed), written atomically.
+def _atomic_write(path: str | os.PathLike, write) -> None:
+    """Calls ``write(binary file)`` on a temporary file beside ``path``, then renames it onto ``path``.
 
-    The arrays go to a temporary file in the same directory, which ``os.replace`` then moves onto
-    ``path``, so a crash never leaves a half-written file there. The temporary file is opened like
-    any other (permissions follow the umask, unlike ``tempfile.mkstemp``'s 0600).
+    A crash never leaves a half-written file at ``path``. The temporary file is opened like any
+    other (permissions follow the umask, unlike ``tempfile.mkstemp``'s 0600).
     """
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
@@ -28,7 +27,7 @@ def atomic_savez(path: str | os.PathLike, **arrays) -> None:
     tmp = os.path.join(directory, f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp")
     try:
         with open(tmp, "xb") as f:
-            np.savez(f, **arrays)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -36,6 +35,16 @@ def atomic_savez(path: str | os.PathLike, **arrays) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def atomic_savez(path: str | os.PathLike, **arrays) -> None:
+    """``np.savez(path, **arrays)`` (uncompressed), written atomically."""
+    _atomic_write(path, lambda f: np.savez(f, **arrays))
+
+
+def atomic_write_json(path: str | os.PathLike, obj, **dump_kwargs) -> None:
+    """``json.dump(obj)`` to ``path`` (UTF-8), written atomically; ``dump_kwargs`` go to json.dumps."""
+    _atomic_write(path, lambda f: f.write(json.dumps(obj, **dump_kwargs).encode("utf-8")))
 
 
 def save_patch_set(path: str | os.PathLike, patch_set: PatchSet) -> None:

@@ -34,19 +34,23 @@ def _save(fig, path):
 
 def corner_plot(
     posteriors: Mapping[str, Mapping[str, np.ndarray]],
-    truth: Mapping[str, float],
+    truth: Mapping[str, float] | None,
     params: Sequence[str],
     path: str,
 ) -> None:
-    """Overlaid corner plots of several posteriors (name -> {param: draws}) with the truth marked."""
+    """Overlaid corner plots of several posteriors (name -> {param: draws}) with the truth marked.
+
+    ``truth=None`` (real data) draws the posteriors only.
+    """
     import corner
 
     plt = _pyplot()
     names = list(posteriors)
     arrays = {n: np.column_stack([np.ravel(posteriors[n][p]) for p in params]) for n in names}
     # Common ranges so that every posterior is visible, with the truth inside.
-    lo = np.min([a.min(0) for a in arrays.values()] + [np.array([truth[p] for p in params])], axis=0)
-    hi = np.max([a.max(0) for a in arrays.values()] + [np.array([truth[p] for p in params])], axis=0)
+    marks = [np.array([truth[p] for p in params])] if truth is not None else []
+    lo = np.min([a.min(0) for a in arrays.values()] + marks, axis=0)
+    hi = np.max([a.max(0) for a in arrays.values()] + marks, axis=0)
     pad = 0.05 * (hi - lo + 1e-12)
     ranges = list(zip(lo - pad, hi + pad))
     fig = None
@@ -63,9 +67,10 @@ def corner_plot(
             hist_kwargs={"density": True},
             smooth=1.0,
         )
-    corner.overplot_lines(fig, [truth[p] for p in params], color="k", linestyle="--")
     handles = [plt.Line2D([], [], color=c, label=n) for n, c in zip(names, _COLOURS)]
-    handles.append(plt.Line2D([], [], color="k", linestyle="--", label="truth"))
+    if truth is not None:
+        corner.overplot_lines(fig, [truth[p] for p in params], color="k", linestyle="--")
+        handles.append(plt.Line2D([], [], color="k", linestyle="--", label="truth"))
     fig.legend(handles=handles, loc="upper right", fontsize=11, frameon=False)
     _save(fig, path)
     plt.close(fig)

@@ -198,6 +198,10 @@ def run_demo(config: DemoConfig = DemoConfig()) -> dict:
     from .diagnostics import summary
     from .infer.lens import anchored_reference, lens_model
 
+    if config.num_samples <= len(CORNER_PARAMS):
+        raise ValueError(
+            f"demo: num_samples must exceed the {len(CORNER_PARAMS)} corner-plot parameters, got {config.num_samples}."
+        )
     os.makedirs(config.out_dir, exist_ok=True)
     problem = demo_problem(config.size, config.seed, config.noise_model, config.level_sigma)
     sim, data = problem.simulator, problem.data

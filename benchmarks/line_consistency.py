@@ -16,6 +16,11 @@ one posterior sd apart and compare:
 Also reports the antisymmetric fraction of the score's Jacobian on a 16 x 16 real patch.
 
     python benchmarks/line_consistency.py [--noise-model jwst-nircam-f150w] [--out ...json]
+
+The shipped JWST model is energy-parameterised (the "exact" column then equals "path" up to
+quadrature); the table in docs/likelihood.md came from the score-parameterised model it replaced,
+``git show 5265385:numpyro_slic/models/jwst-nircam-f150w.zip > jwst-score.zip`` and
+``--noise-model jwst-score.zip``, with the demo's truth at theta_E = 0.6".
 """
 
 from __future__ import annotations

@@ -93,11 +93,19 @@ def residual_plot(data: np.ndarray, model: np.ndarray, path: str) -> None:
     plt.close(fig)
 
 
-def noise_comparison_plot(real: np.ndarray, generated: np.ndarray, path: str, *, shuffle_seed: int = 0) -> list[str]:
+def noise_comparison_plot(
+    real: np.ndarray, generated: np.ndarray, path: str, *, shuffle_seed: int = 0, show_key: bool = True
+) -> list[str]:
     """The "which one is real?" figure: real and generated patches in a shuffled grid.
 
-    Returns the answer key (one "real"/"generated" per panel, row-major), which is also written in a
-    small caption under the figure so that the figure can be shown first and the key afterwards.
+    Args:
+        real, generated: patches, shape (n, H, W) each; the first min(n_real, n_generated) of each.
+        path: image file to write.
+        shuffle_seed: seed of the panel order.
+        show_key: write the answer key in a small caption under the figure (R/G per panel,
+            row-major). False for a figure shown to people who are to guess; give them the key later.
+
+    Returns the answer key, one "real"/"generated" per panel, row-major.
     """
     plt = _pyplot()
     n = min(len(real), len(generated))
@@ -115,7 +123,8 @@ def noise_comparison_plot(real: np.ndarray, generated: np.ndarray, path: str, *,
     for ax in axes.ravel()[len(panels):]:
         ax.axis("off")
     key = [label for _, label in panels]
-    fig.text(0.5, -0.02, "key: " + " ".join("R" if k == "real" else "G" for k in key), ha="center", fontsize=8)
+    if show_key:
+        fig.text(0.5, -0.02, "key: " + " ".join("R" if k == "real" else "G" for k in key), ha="center", fontsize=8)
     _save(fig, path)
     plt.close(fig)
     return key

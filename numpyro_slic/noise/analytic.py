@@ -4,7 +4,7 @@ All three have exact ``score``, ``log_prob`` and ``sample`` at every diffusion l
 Gaussian (or a mixture of Gaussians) convolved with N(0, sigma(t)^2 I) stays one.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: equinox needs AbstractVar annotations as objects.
 
 from typing import ClassVar
 

@@ -16,7 +16,7 @@ all in physical units. Every method takes and returns a single event: batches ar
 ``[t_min, t_max]`` only and say so through those two fields.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: equinox needs AbstractVar annotations as objects.
 
 import copy
 import math

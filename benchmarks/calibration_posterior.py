@@ -69,8 +69,9 @@ class Biased(NoiseModel):
     """A trained net's coherent errors as a test double (DESIGN.md section 6): the exact score plus a
     constant ``offset`` (1 / trained units), with the k = 0 and |k| = 1 modes scaled by ``gain``.
 
-    The class of tests/test_calibration.py, for any 2-d event shape. Its score is linear with a
-    symmetric operator, hence a gradient: the line integral's value is exact for it.
+    Also the double of tests/test_calibration.py (which imports it), for any 2-d event shape. Its
+    score is linear with a symmetric operator, hence a gradient: the line integral's value is exact
+    for it.
     """
 
     exact: NoiseModel

@@ -81,6 +81,54 @@ def test_zero_padding_is_translation_equivariant_in_the_interior():
     np.testing.assert_allclose(a[lo:hi, lo:hi], b[lo:hi, lo:hi], atol=1e-4 * float(jnp.abs(a).max()))
 
 
+@pytest.fixture(params=["cpu", "gpu"])
+def conv_backend(request, monkeypatch):
+    """Both convolution paths of the net, on this machine: im2col ("cpu") and lax NHWC (other backends)."""
+    monkeypatch.setattr(jax, "default_backend", lambda: request.param)
+    return request.param
+
+
+@pytest.mark.parametrize("kernel,padding", [(3, "zeros"), (3, "circular"), (1, "zeros")])
+def test_convolution_matches_a_direct_sum(conv_backend, kernel, padding):
+    """_apply_conv is the cross-correlation of eqx.nn.Conv2d (same padding), summed out by hand."""
+    from numpyro_slic.noise.networks import _apply_conv, _conv
+
+    conv = _conv(3, 5, jax.random.key(0), padding, kernel=kernel)
+    conv = eqx.tree_at(lambda c: c.bias, conv, jnp.arange(5.0).reshape(5, 1, 1))
+    x = np.random.default_rng(0).normal(size=(9, 7, 3)).astype(np.float32)
+    r = kernel // 2
+    xp = np.pad(x, ((r, r), (r, r), (0, 0)), mode="constant" if padding == "zeros" else "wrap")
+    w = np.asarray(conv.weight)  # (Co, Ci, kh, kw)
+    expected = np.zeros((9, 7, 5))
+    for a in range(kernel):
+        for b in range(kernel):
+            expected += np.einsum("hwi,oi->hwo", xp[a:a + 9, b:b + 7], w[:, :, a, b])
+    expected += np.arange(5.0)
+    np.testing.assert_allclose(np.asarray(_apply_conv(conv, jnp.asarray(x))), expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("config", [TINY, UNetConfig(width=8, channel_mults=(1, 2), embed_dim=16, groups=4,
+                                                     norm="group", padding="circular")])
+def test_convolution_paths_agree(config, monkeypatch):
+    """The im2col path (CPU) and the lax path (GPU/TPU) give the same net: values, input and weight gradients."""
+    net = random_net(config, 7)
+    x = jax.random.normal(jax.random.key(8), (16, 24))
+
+    def evaluate():
+        # Fresh (uncached) traces: the path is chosen when the net is traced.
+        out = net(x, -0.5)
+        grad_x = jax.grad(lambda y: jnp.sum(net(y, -0.5) * y))(x)
+        grad_w = eqx.filter_grad(lambda n: jnp.sum(jax.grad(lambda y: jnp.sum(n(y, -0.5) * y))(x) ** 2))(net)
+        return [out, grad_x, *jax.tree.leaves(grad_w)]
+
+    results = {}
+    for backend in ("cpu", "gpu"):
+        monkeypatch.setattr(jax, "default_backend", lambda b=backend: b)
+        results[backend] = evaluate()
+    for a, b in zip(*results.values()):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-5 * float(jnp.max(jnp.abs(b))))
+
+
 def test_config_round_trip_and_errors():
     assert UNetConfig.from_dict(TINY.to_dict()) == TINY
     assert TINY.multiple == 4

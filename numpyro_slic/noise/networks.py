@@ -10,6 +10,8 @@ conv; ``len(channel_mults)`` resolution levels, each with ``num_res_blocks`` res
 upsampling between levels, and U-Net skip connections (concatenation) from every down block to its
 up block; the output conv and each block's second conv are zero-initialised, so a fresh net
 outputs exactly 0 and every block starts as the identity.
+Activations are channels last, (H, W, C); the convolutions keep their parameters in
+``eqx.nn.Conv2d`` modules but are evaluated by ``_apply_conv`` (why: its docstring).
 
 Normalisation (``norm``): "pixel" (default) normalises over the channels at each pixel (ConvNeXt's
 channel LayerNorm), not over the whole image, so the net stays local: its receptive field is
@@ -119,6 +121,33 @@ def _conv(cin, cout, key, padding, kernel=3):
     return eqx.nn.Conv2d(cin, cout, kernel, padding=kernel // 2, padding_mode=padding.upper(), key=key)
 
 
+def _apply_conv(conv: eqx.nn.Conv2d, x: Float[Array, "H W Ci"]) -> Float[Array, "H W Co"]:
+    """A stride-1 "same" convolution, channels last, with an ``eqx.nn.Conv2d``'s parameters.
+
+    The parameters stay in ``eqx.nn.Conv2d`` (weight (Co, Ci, kh, kw), bias (Co, 1, 1)), so saved
+    bundles load unchanged; only the evaluation differs. On CPU it is an explicit im2col (the
+    kh * kw shifted views side by side) times the weight matrix: inside ``lax.while_loop`` bodies,
+    which is where NUTS, MALA and the reverse-SDE samplers call the network, XLA:CPU runs every
+    convolution whose kernel is not in the canonical HWIO layout, including the input gradient of
+    any convolution, 4 to 17 times slower than outside a loop (jax-ml/jax#12868), while slices,
+    concatenations and matrix products have no such case: the demo's SLIC potential costs 30 ms
+    per value and gradient inside a loop this way, 82 ms with NHWC convolutions
+    (benchmarks/conv_in_loop.py). Elsewhere it is ``lax.conv_general_dilated`` in NHWC / HWIO.
+    """
+    co, ci, kh, kw = conv.weight.shape
+    mode = "constant" if conv.padding_mode == "ZEROS" else "wrap"  # the two modes _conv creates
+    x = jnp.pad(x, (*conv.padding, (0, 0)), mode=mode)
+    h, w = x.shape[0] - kh + 1, x.shape[1] - kw + 1
+    kernel = jnp.transpose(conv.weight, (2, 3, 1, 0))  # (kh, kw, Ci, Co)
+    if jax.default_backend() == "cpu":
+        views = [x[a:a + h, b:b + w] for a in range(kh) for b in range(kw)]
+        y = jnp.concatenate(views, axis=-1) @ kernel.reshape(kh * kw * ci, co)
+    else:
+        y = jax.lax.conv_general_dilated(x[None], kernel, (1, 1), "VALID",
+                                         dimension_numbers=("NHWC", "HWIO", "NHWC"))[0]
+    return y + conv.bias[:, 0, 0]
+
+
 class _Norm(eqx.Module):
     """GroupNorm over the whole image ("group"), LayerNorm over channels per pixel ("pixel"), or none."""
 
@@ -132,17 +161,17 @@ class _Norm(eqx.Module):
         self.weight = jnp.ones(channels)
         self.bias = jnp.zeros(channels)
 
-    def __call__(self, x: Float[Array, "C H W"]) -> Float[Array, "C H W"]:
+    def __call__(self, x: Float[Array, "H W C"]) -> Float[Array, "H W C"]:
         if self.mode == "none":
             return x
-        c, h, w = x.shape
+        h, w, c = x.shape
         groups = self.groups if self.mode == "group" else 1
-        g = x.reshape(groups, c // groups, h, w)
-        axes = (1, 2, 3) if self.mode == "group" else (1,)
+        g = x.reshape(h, w, groups, c // groups)
+        axes = (0, 1, 3) if self.mode == "group" else (3,)
         mean = g.mean(axis=axes, keepdims=True)
         var = g.var(axis=axes, keepdims=True)
-        x = ((g - mean) * jax.lax.rsqrt(var + 1e-5)).reshape(c, h, w)
-        return x * self.weight[:, None, None] + self.bias[:, None, None]
+        x = ((g - mean) * jax.lax.rsqrt(var + 1e-5)).reshape(h, w, c)
+        return x * self.weight + self.bias
 
 
 class _ResBlock(eqx.Module):
@@ -165,20 +194,20 @@ class _ResBlock(eqx.Module):
                                  (jnp.zeros_like(conv2.weight), jnp.zeros_like(conv2.bias)))
         self.skip = eqx.nn.Conv2d(cin, cout, 1, key=k4) if cin != cout else None
 
-    def __call__(self, x, emb):
-        h = self.conv1(jax.nn.silu(self.norm1(x)))
-        h = h + self.temb(emb)[:, None, None]
-        h = self.conv2(jax.nn.silu(self.norm2(h)))
-        return h + (x if self.skip is None else self.skip(x))
+    def __call__(self, x: Float[Array, "H W Ci"], emb: Float[Array, " E"]) -> Float[Array, "H W Co"]:
+        h = _apply_conv(self.conv1, jax.nn.silu(self.norm1(x)))
+        h = h + self.temb(emb)
+        h = _apply_conv(self.conv2, jax.nn.silu(self.norm2(h)))
+        return h + (x if self.skip is None else _apply_conv(self.skip, x))
 
 
-def _down(x):
-    c, h, w = x.shape
-    return x.reshape(c, h // 2, 2, w // 2, 2).mean(axis=(2, 4))
+def _down(x: Float[Array, "H W C"]) -> Float[Array, "H/2 W/2 C"]:
+    h, w, c = x.shape
+    return x.reshape(h // 2, 2, w // 2, 2, c).mean(axis=(1, 3))
 
 
-def _up(x):
-    return jnp.repeat(jnp.repeat(x, 2, axis=1), 2, axis=2)
+def _up(x: Float[Array, "H W C"]) -> Float[Array, "2*H 2*W C"]:
+    return jnp.repeat(jnp.repeat(x, 2, axis=0), 2, axis=1)
 
 
 class UNet(eqx.Module):
@@ -251,7 +280,7 @@ class UNet(eqx.Module):
         emb = self.embed(jnp.concatenate([jnp.sin(2 * math.pi * phase), jnp.cos(2 * math.pi * phase)]))
         emb = jax.nn.silu(emb)
 
-        h = self.conv_in(x[None])
+        h = _apply_conv(self.conv_in, x[:, :, None])  # channels last throughout
         hs = [h]
         last = len(self.down) - 1
         for level, blocks in enumerate(self.down):
@@ -265,10 +294,10 @@ class UNet(eqx.Module):
             h = block(h, emb)
         for i, blocks in enumerate(self.up):
             for block in blocks:
-                h = block(jnp.concatenate([h, hs.pop()], axis=0), emb)
+                h = block(jnp.concatenate([h, hs.pop()], axis=-1), emb)
             if i < last:
                 h = _up(h)
-        out = self.conv_out(jax.nn.silu(self.norm_out(h)))[0]
+        out = _apply_conv(self.conv_out, jax.nn.silu(self.norm_out(h)))[:, :, 0]
         if ph or pw:
             out = out[ph // 2: ph // 2 + h0, pw // 2: pw // 2 + w0]
         return out

@@ -77,7 +77,7 @@ class DemoConfig:
     size: int = 48
     seed: int = 0
     num_warmup: int = 50
-    num_samples: int = 120
+    num_samples: int = 300
     max_tree_depth: int = 4
     noise_model: str = "jwst-nircam-f150w"
     level_sigma: float = 0.1

@@ -94,21 +94,10 @@ def _layers(n: int) -> dict:
 
 
 def _potential(n: int) -> dict:
-    from jax.flatten_util import ravel_pytree
-    from numpyro.infer import init_to_value
-    from numpyro.infer.util import initialize_model
+    from numpyro_slic.demo import demo_problem, flat_potential
 
-    from numpyro_slic.demo import TRUTH, demo_problem
-    from numpyro_slic.infer import lens_model
-
-    problem = demo_problem(64, 0)
-    info = initialize_model(
-        jax.random.key(0), lens_model, model_args=(problem.data,),
-        model_kwargs=dict(simulator=problem.simulator, noise=problem.noises["SLIC"], priors=problem.priors,
-                          t=problem.levels["SLIC"]),
-        init_strategy=init_to_value(values=TRUTH))
-    flat, unravel = ravel_pytree(info.param_info.z)
-    value_and_grad = jax.value_and_grad(lambda f: info.potential_fn(unravel(f)))
+    potential, flat = flat_potential(demo_problem(64, 0), "SLIC")
+    value_and_grad = jax.value_and_grad(potential)
     out = {}
     for name, backend in (("im2col", "cpu"), ("lax_nhwc_hwio", "gpu")):
         # The net picks its convolution when traced; report `backend` to it while compiling.

@@ -46,7 +46,7 @@ import numpy as np
 from numpyro.infer import MCMC, NUTS, init_to_value
 
 from numpyro_slic.data.io import atomic_write_json
-from numpyro_slic.demo import TRUTH, demo_problem, laplace_inverse_mass
+from numpyro_slic.demo import TRUTH, demo_problem, flat_potential, laplace_inverse_mass
 from numpyro_slic.diagnostics import summary
 from numpyro_slic.infer import MALA, AnnealedLangevin, geometric_levels, lens_model
 
@@ -59,21 +59,13 @@ def slic_laplace_fd(problem, guess: np.ndarray, *, newton_steps: int = 30, step:
     to ``step`` of its Laplace sd, H S = [grad U(z + step s_j) - grad U(z - step s_j)] / (2 step).
     Returns (inverse mass (13, 13), mode (13,), network evaluations).
     """
-    from jax.flatten_util import ravel_pytree
-    from numpyro.infer.util import initialize_model
-
-    info = initialize_model(
-        jax.random.key(0), lens_model, model_args=(problem.data,),
-        model_kwargs=dict(simulator=problem.simulator, noise=problem.noises["SLIC"], priors=problem.priors,
-                          t=problem.levels["SLIC"]),
-        init_strategy=init_to_value(values=TRUTH))
-    flat, unravel = ravel_pytree(info.param_info.z)
-    grad = jax.jit(jax.grad(lambda f: info.potential_fn(unravel(f))))
+    potential, truth = flat_potential(problem, "SLIC")
+    grad = jax.jit(jax.grad(potential))
 
     def g(z):
-        return np.asarray(grad(jnp.asarray(z, flat.dtype)), np.float64)
+        return np.asarray(grad(jnp.asarray(z, truth.dtype)), np.float64)
 
-    z = np.asarray(flat, np.float64)
+    z = np.asarray(truth, np.float64)
     for _ in range(newton_steps):
         z = z - guess @ g(z)
     values, vectors = np.linalg.eigh(guess)

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["DemoConfig", "DemoProblem", "demo_problem", "laplace_inverse_mass", "run_demo", "TRUTH"]
+__all__ = ["DemoConfig", "DemoProblem", "demo_problem", "flat_potential", "laplace_inverse_mass", "run_demo", "TRUTH"]
 
 # A galaxy-scale lens at 0.03"/pixel: theta_E = 0.5" (17 pixels), in units of the sky's sigma.
 TRUTH = {
@@ -160,6 +160,37 @@ def demo_problem(size: int = 64, seed: int = 0, noise_model: str = "jwst-nircam-
     )
 
 
+def flat_potential(problem: DemoProblem, likelihood: str = "stationary Gaussian"):
+    """NumPyro's potential energy of the demo posterior on the flat unconstrained vector, and TRUTH on it.
+
+    The flattening is NumPyro HMC's own (``ravel_pytree`` of the unconstrained sites), so a matrix
+    over this vector is a valid ``inverse_mass_matrix``.
+
+    Args:
+        problem: from ``demo_problem``.
+        likelihood: a key of ``problem.noises``.
+
+    Returns:
+        (potential, truth): potential maps a (P,) vector to -log posterior (nats, up to a constant),
+        P = 13 free parameters; truth is TRUTH as such a vector.
+    """
+    import jax
+    from jax.flatten_util import ravel_pytree
+    from numpyro.infer import init_to_value
+    from numpyro.infer.util import initialize_model
+
+    from .infer.lens import lens_model
+
+    info = initialize_model(
+        jax.random.key(0), lens_model, model_args=(problem.data,),
+        model_kwargs=dict(simulator=problem.simulator, noise=problem.noises[likelihood], priors=problem.priors,
+                          t=problem.levels[likelihood]),
+        init_strategy=init_to_value(values=TRUTH),
+    )
+    truth, unravel = ravel_pytree(info.param_info.z)
+    return (lambda flat: info.potential_fn(unravel(flat))), truth
+
+
 def laplace_inverse_mass(problem: DemoProblem, likelihood: str = "stationary Gaussian") -> np.ndarray:
     """Inverse Hessian of the potential at TRUTH (unconstrained space): NUTS's metric.
 
@@ -179,20 +210,9 @@ def laplace_inverse_mass(problem: DemoProblem, likelihood: str = "stationary Gau
         The dense inverse mass matrix, shape (P, P) with P = 13 free parameters, float64.
     """
     import jax
-    from jax.flatten_util import ravel_pytree
-    from numpyro.infer import init_to_value
-    from numpyro.infer.util import initialize_model
 
-    from .infer.lens import lens_model
-
-    info = initialize_model(
-        jax.random.key(0), lens_model, model_args=(problem.data,),
-        model_kwargs=dict(simulator=problem.simulator, noise=problem.noises[likelihood], priors=problem.priors,
-                          t=problem.levels[likelihood]),
-        init_strategy=init_to_value(values=TRUTH),
-    )
-    flat, unravel = ravel_pytree(info.param_info.z)  # NumPyro's HMC flattens the same way
-    hessian = np.asarray(jax.jit(jax.hessian(lambda f: info.potential_fn(unravel(f))))(flat), dtype=np.float64)
+    potential, truth = flat_potential(problem, likelihood)
+    hessian = np.asarray(jax.jit(jax.hessian(potential))(truth), dtype=np.float64)
     # Clip to positive curvature: at a single noisy point the Hessian need not be positive definite.
     values, vectors = np.linalg.eigh(0.5 * (hessian + hessian.T))
     values = np.clip(values, 1e-3 * values.max(), None)

@@ -125,14 +125,15 @@ def _apply_conv(conv: eqx.nn.Conv2d, x: Float[Array, "H W Ci"]) -> Float[Array, 
     """A stride-1 "same" convolution, channels last, with an ``eqx.nn.Conv2d``'s parameters.
 
     The parameters stay in ``eqx.nn.Conv2d`` (weight (Co, Ci, kh, kw), bias (Co, 1, 1)), so saved
-    bundles load unchanged; only the evaluation differs. On CPU it is an explicit im2col (the
-    kh * kw shifted views side by side) times the weight matrix: inside ``lax.while_loop`` bodies,
-    which is where NUTS, MALA and the reverse-SDE samplers call the network, XLA:CPU runs every
-    convolution whose kernel is not in the canonical HWIO layout, including the input gradient of
-    any convolution, 4 to 17 times slower than outside a loop (jax-ml/jax#12868), while slices,
-    concatenations and matrix products have no such case: the demo's SLIC potential costs 30 ms
-    per value and gradient inside a loop this way, 82 ms with NHWC convolutions
-    (benchmarks/conv_in_loop.py). Elsewhere it is ``lax.conv_general_dilated`` in NHWC / HWIO.
+    bundles load unchanged; only the evaluation differs. When JAX's default backend is the CPU
+    (checked when the net is traced) it is an explicit im2col, the kh * kw shifted views side by
+    side times the weight matrix. Why: inside ``lax.while_loop`` bodies, which is where NUTS, MALA
+    and the reverse-SDE samplers call the network, XLA:CPU runs every convolution whose kernel is
+    not in the canonical HWIO layout, including the input gradient of any convolution, 4 to 17
+    times slower than outside a loop (jax-ml/jax#12868), while slices, concatenations and matrix
+    products have no such case: the demo's SLIC potential costs 30 ms per value and gradient inside
+    a loop this way, 82 ms with NHWC convolutions (benchmarks/conv_in_loop.py). Elsewhere it is
+    ``lax.conv_general_dilated`` in NHWC / HWIO.
     """
     co, ci, kh, kw = conv.weight.shape
     mode = "constant" if conv.padding_mode == "ZEROS" else "wrap"  # the two modes _conv creates

@@ -18,9 +18,9 @@ model's Hessian took minutes).
    the data's level, ``--al-steps`` steps per level.
 
 ``--metric slic-fd`` gives the three SLIC runs their own metric instead: the Laplace approximation
-of the SLIC posterior at its mode (``slic_laplace_fd``: Newton steps from the truth, then the Hessian
-from central differences of gradients; 2 x 13 network evaluations, no second derivative through the
-network). Gaussian-NUTS keeps the Gaussian one.
+of the SLIC posterior at its mode (``slic_laplace_fd``: 30 Newton steps from the truth, then the
+Hessian from central differences of 2 x 13 gradients; 56 network evaluations, no second derivative
+through the network). Gaussian-NUTS keeps the Gaussian one.
 
 Reported per run: wall time of the sampling phase (warmup excluded; compilation excluded by a
 first warmup call), bulk ESS (min and median over parameters), ESS per second, network

@@ -48,7 +48,7 @@ import numpy as np
 from numpyro.infer import MCMC, NUTS, init_to_value
 
 from numpyro_slic.data.io import atomic_write_json
-from numpyro_slic.demo import TRUTH, demo_problem, flat_potential, laplace_inverse_mass
+from numpyro_slic.demo import TRUTH, clipped_inverse, demo_problem, flat_potential, laplace_inverse_mass
 from numpyro_slic.diagnostics import summary
 from numpyro_slic.infer import MALA, AnnealedLangevin, geometric_levels, lens_model
 
@@ -74,10 +74,7 @@ def slic_laplace_fd(problem, guess: np.ndarray, *, newton_steps: int = 30, step:
     scales = vectors * np.sqrt(values)  # columns: one Laplace sd along each eigenvector
     hs = np.stack([(g(z + step * c) - g(z - step * c)) / (2 * step) for c in scales.T], axis=1)
     inv = np.linalg.inv(scales)
-    hessian = inv.T @ (scales.T @ hs) @ inv
-    values, vectors = np.linalg.eigh(0.5 * (hessian + hessian.T))
-    values = np.clip(values, 1e-3 * values.max(), None)  # as laplace_inverse_mass
-    return (vectors / values) @ vectors.T, z, newton_steps + 2 * len(z)
+    return clipped_inverse(inv.T @ (scales.T @ hs) @ inv), z, newton_steps + 2 * len(z)
 
 
 def _run(kernel, args, kwargs, *, warmup, samples, key, extra_fields):

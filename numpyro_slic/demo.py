@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["DemoConfig", "DemoProblem", "demo_problem", "flat_potential", "laplace_inverse_mass", "run_demo", "TRUTH"]
+__all__ = ["DemoConfig", "DemoProblem", "clipped_inverse", "demo_problem", "flat_potential", "laplace_inverse_mass", "run_demo", "TRUTH"]
 
 # A galaxy-scale lens at 0.03"/pixel: theta_E = 0.5" (17 pixels), in units of the sky's sigma.
 TRUTH = {
@@ -212,8 +212,14 @@ def laplace_inverse_mass(problem: DemoProblem, likelihood: str = "stationary Gau
     import jax
 
     potential, truth = flat_potential(problem, likelihood)
-    hessian = np.asarray(jax.jit(jax.hessian(potential))(truth), dtype=np.float64)
-    # Clip to positive curvature: at a single noisy point the Hessian need not be positive definite.
+    return clipped_inverse(np.asarray(jax.jit(jax.hessian(potential))(truth), dtype=np.float64))
+
+
+def clipped_inverse(hessian: np.ndarray) -> np.ndarray:
+    """Inverse of a (P, P) Hessian with its eigenvalues clipped to >= 1e-3 of the largest.
+
+    At a single noisy point the Hessian need not be positive definite; the clipped inverse is.
+    """
     values, vectors = np.linalg.eigh(0.5 * (hessian + hessian.T))
     values = np.clip(values, 1e-3 * values.max(), None)
     return (vectors / values) @ vectors.T

@@ -1,11 +1,12 @@
 """Real telescope noise as training data: FITS images to normalised sky-noise patch sets.
 
-Pipeline: ``load_fits_image`` -> ``mask_sources`` -> ``extract_sky_patches`` (or
+Pipeline: ``load_fits_image`` (raw CCD frames: ``load_ccd_frame``) -> ``mask_sources`` -> ``extract_sky_patches`` (or
 ``train_val_patches`` for disjoint training / validation regions) -> ``save_patch_set``; augment
 with ``random_translations``. Shipped real data: ``load_shipped``.
 """
 
 from .augment import augment, random_flips, random_rot90, random_translations
+from .ccd import CCDFrame, find_low_rows, load_ccd_frame, overscan_level, reduce_ccd_frame
 from .fits import load_fits_image
 from .io import load_patch_set, save_patch_set
 from .masking import mask_sources
@@ -17,6 +18,11 @@ from .stats import noise_statistics, robust_sigma, sky_background
 
 __all__ = [
     "load_fits_image",
+    "load_ccd_frame",
+    "reduce_ccd_frame",
+    "overscan_level",
+    "find_low_rows",
+    "CCDFrame",
     "mask_sources",
     "robust_sigma",
     "sky_background",

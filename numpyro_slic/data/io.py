@@ -37,9 +37,10 @@ def _atomic_write(path: str | os.PathLike, write) -> None:
         raise
 
 
-def atomic_savez(path: str | os.PathLike, **arrays) -> None:
-    """``np.savez(path, **arrays)`` (uncompressed), written atomically."""
-    _atomic_write(path, lambda f: np.savez(f, **arrays))
+def atomic_savez(path: str | os.PathLike, *, compress: bool = False, **arrays) -> None:
+    """``np.savez(path, **arrays)`` (``np.savez_compressed`` with ``compress``), written atomically."""
+    savez = np.savez_compressed if compress else np.savez
+    _atomic_write(path, lambda f: savez(f, **arrays))
 
 
 def atomic_write_json(path: str | os.PathLike, obj, **dump_kwargs) -> None:
@@ -47,17 +48,18 @@ def atomic_write_json(path: str | os.PathLike, obj, **dump_kwargs) -> None:
     _atomic_write(path, lambda f: f.write(json.dumps(obj, **dump_kwargs).encode("utf-8")))
 
 
-def save_patch_set(path: str | os.PathLike, patch_set: PatchSet) -> None:
-    """Writes ``patch_set`` to ``path`` (an uncompressed ``.npz``), atomically (see ``atomic_savez``).
+def save_patch_set(path: str | os.PathLike, patch_set: PatchSet, *, compress: bool = False) -> None:
+    """Writes ``patch_set`` to ``path`` (an ``.npz``, deflate-compressed with ``compress``), atomically.
 
-    The file holds ``patches`` (float32 ``(N, P, P)``), ``positions`` (int64 ``(N, 3)``) and
-    ``provenance`` (the provenance dict as a JSON string), so it loads with plain
-    ``np.load(path)`` and no pickle.
+    ``load_patch_set`` reads both kinds. The file holds ``patches`` (float32 ``(N, P, P)``),
+    ``positions`` (int64 ``(N, 3)``) and ``provenance`` (the provenance dict as a JSON string), so
+    it loads with plain ``np.load(path)`` and no pickle.
     """
     if not isinstance(patch_set, PatchSet):
         raise TypeError(f"save_patch_set takes a PatchSet, got {type(patch_set).__name__}.")
     atomic_savez(
         path,
+        compress=compress,
         patches=patch_set.patches,
         positions=patch_set.positions,
         provenance=np.array(json.dumps(patch_set.provenance, sort_keys=True)),

@@ -75,7 +75,8 @@ def noise_statistics(
         ``std``: standard deviation of z (1 for Gaussian noise, larger with heavy tails);
         ``excess_kurtosis``: Fisher kurtosis of z (0 for Gaussian noise);
         ``lag1_x``, ``lag1_y``: correlation of horizontally / vertically adjacent pixels;
-        ``tail_ratio_4sigma``: fraction of |z| > 4 divided by the Gaussian fraction (6.3e-5).
+        ``tail_ratio_3sigma``, ``tail_ratio_4sigma``, ``tail_ratio_5sigma``: fraction of |z| > 3, 4, 5
+        divided by the Gaussian fraction (2.7e-3, 6.3e-5, 5.7e-7).
     """
     x = np.asarray(x, dtype=np.float64)
     if x.ndim < 2:
@@ -88,7 +89,6 @@ def noise_statistics(
         raise ValueError("noise_statistics: the usable pixels have zero spread (a constant image?).")
     z = np.where(good, (x - median) / sigma, 0.0)
     zv = (values - median) / sigma
-    gaussian_tail = 2.0 * scipy.stats.norm.sf(4.0)
     return {
         "n_pixels": int(values.size),
         "median": median,
@@ -97,5 +97,8 @@ def noise_statistics(
         "excess_kurtosis": float(scipy.stats.kurtosis(zv, fisher=True)),
         "lag1_x": _lag1_correlation(z, good, axis=-1),
         "lag1_y": _lag1_correlation(z, good, axis=-2),
-        "tail_ratio_4sigma": float(np.mean(np.abs(zv) > 4.0) / gaussian_tail),
+        **{
+            f"tail_ratio_{k}sigma": float(np.mean(np.abs(zv) > k) / (2.0 * scipy.stats.norm.sf(k)))
+            for k in (3, 4, 5)
+        },
     }

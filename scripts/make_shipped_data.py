@@ -7,9 +7,13 @@ Run from the repository root (takes about ten seconds):
 which writes
 
     numpyro_slic/data/shipped/   jwst_f150w_sky_val.npz, hst_f814w_sky_val.npz, jwst_f150w_psf.npz,
-                                 cosmos_web_ring_f150w.npz, PROVENANCE.md      (package data)
-    outputs/patches/             jwst_f150w_sky_train.npz, hst_f814w_sky_train.npz, stats.json
+                                 cosmos_web_ring_f150w.npz, ground_ccd_sky_{val,train}.npz,
+                                 PROVENANCE.md                                 (package data)
+    outputs/patches/             jwst_f150w_sky_train.npz, hst_f814w_sky_train.npz,
+                                 ground_ccd_sky_train.npz, stats.json
 
+``--sets ccd`` makes only the ground-based CCD files (and rewrites only their section of
+PROVENANCE.md); ``--sets space`` only the JWST / HST ones.
 The first argument is the ``shared/data`` folder described by its PROVENANCE.md; ``--shipped-out`` and
 ``--train-out`` change the two output folders. Validation (shipped) and training patches come from
 disjoint bands of each image (``split_regions`` with an 8-pixel gap, about 3x the noise's correlation
@@ -23,11 +27,14 @@ import json
 from pathlib import Path
 
 import numpy as np
+import scipy.ndimage
+import scipy.stats
 
 from numpyro_slic.data import (
     PatchSet,
     Region,
     concatenate_patch_sets,
+    load_ccd_frame,
     load_fits_image,
     mask_sources,
     noise_statistics,
@@ -36,6 +43,7 @@ from numpyro_slic.data import (
 )
 from numpyro_slic.data.io import atomic_savez
 from numpyro_slic.data.patchset import package_version, utc_now
+from numpyro_slic.data.stats import _lag1_correlation
 
 JWST_UPSTREAM = (
     "PyAutoLabs/autolens_assistant (MIT licence, copyright 2025 James W. Nightingale), commit "
@@ -49,13 +57,22 @@ HST_UPSTREAM = {
     "scarlet_Cut_HST1.fits": "pmelchior/scarlet (MIT licence), commit "
     "998ca34cf7441bc372280302178de2568990babb, data/test_resampling/Cut_HST1.fits",
 }
+CCD_UPSTREAM = (
+    "astropy/ccdproc (BSD 3-clause licence, copyright 2011-2025 Astropy-ccdproc Developers), commit "
+    "5e7e21d472a5038a359f3fc5b9ccfa89f0f1ae7f, ccdproc/tests/data/a8280271.fits"
+)
 COMMAND = "python scripts/make_shipped_data.py ../shared/data"
+CCD_COMMAND = COMMAND + " --sets ccd"
 
 # Split settings shared by both noise models: 30% of the columns held out, 8-pixel gap.
 SPLIT = dict(val_fraction=0.3, axis=1, gap=8)
 RING_BOX = 128  # side of the shipped ring cutout, pixels
 # Source masking (mask_sources) settings; the GalSim stamp gets a wider margin (see hst_sets).
 MASK = dict(method="segmentation", nsigma=3.0, npixels=5, dilate=4, smooth_fwhm=2.0)
+# The raw CCD frame: detect stars on a 5 x 5 median-filtered image, so that cosmic rays and hot
+# pixels (narrower than the filter) stay in as noise; stars (seeing several pixels) are masked.
+CCD_MASK = MASK | {"median_filter": 5}
+CCD_PATCH, CCD_STRIDE = 32, 16  # both sets at stride 16 (4x overlap): 32 x 32 float32 is 4 kB a patch
 
 
 def _summary(ps: PatchSet) -> dict:
@@ -128,6 +145,60 @@ def hst_sets(data_dir: Path) -> tuple[PatchSet, PatchSet]:
         concatenate_patch_sets(trains, notes={"role": "train"}),
         concatenate_patch_sets(vals, notes={"role": "val"}),
     )
+
+
+def ccd_sets(data_dir: Path) -> tuple[PatchSet, PatchSet, dict]:
+    """Training and validation patches of the raw SAAO CCD frame, and the frame-level numbers."""
+    frame = load_ccd_frame(data_dir / "ground_ccd_saao" / "a8280271.fits", dequantise_seed=0)
+    mask = mask_sources(frame.image, mask=frame.bad, **CCD_MASK)
+    source = {
+        "source": "ground_ccd_saao/a8280271.fits",
+        "upstream": CCD_UPSTREAM,
+        "hdu": 0,
+        "reduction": frame.info,
+        "mask": {"mask_sources": CCD_MASK, "also_masked": "the low rows of the reduction"},
+    }
+    train, val = train_val_patches(
+        frame.image,
+        patch_size=CCD_PATCH,
+        stride=CCD_STRIDE,
+        mask=mask,
+        val_at_end=True,
+        source=source,
+        **SPLIT,
+    )
+    frame_numbers = {
+        "trimmed_shape": list(frame.image.shape),
+        "masked_fraction": float(mask.mean()),
+        "low_row_fraction": float(frame.bad.mean()),
+        "source_masked_fraction": float((mask & ~frame.bad).mean()),
+    }
+    return train, val, frame_numbers
+
+
+def _ccd_summary(ps: PatchSet) -> dict:
+    """``_summary`` plus what a heavy-tailed set needs: clipped kurtosis, core correlations, tails."""
+    out = _summary(ps)
+    z = (ps.patches.astype(np.float64) - out["median"]) / out["robust_sigma"]
+    core = np.abs(z) < 5
+    shape = ps.provenance["sources"][0]["image_shape"]
+    covered, canvas = np.zeros(shape, dtype=bool), np.zeros(shape)
+    for (_, r, c), patch in zip(ps.positions, z):
+        covered[r : r + ps.patch_size, c : c + ps.patch_size] = True
+        canvas[r : r + ps.patch_size, c : c + ps.patch_size] = patch
+    # Distinct hits: 8-connected groups of pixels above 10 sigma in the area the patches cover.
+    _, n_hits = scipy.ndimage.label(covered & (canvas > 10), structure=np.ones((3, 3)))
+    out.update(
+        distinct_pixels=int(covered.sum()),
+        distinct_hits_above_10sigma=int(n_hits),
+        excess_kurtosis_clipped_20sigma=round(float(scipy.stats.kurtosis(np.clip(z, -20, 20).ravel())), 4),
+        lag1_x_core=round(_lag1_correlation(np.where(core, z, 0.0), core, axis=-1), 4),
+        lag1_y_core=round(_lag1_correlation(np.where(core, z, 0.0), core, axis=-2), 4),
+        frac_above_5sigma=float(np.mean(z > 5)),
+        frac_below_minus5sigma=float(np.mean(z < -5)),
+        patches_with_a_pixel_above_10sigma=int(np.sum((z > 10).any(axis=(1, 2)))),
+    )
+    return out
 
 
 def psf_and_ring(data_dir: Path) -> tuple[dict, dict, Region]:
@@ -250,14 +321,189 @@ def _short(s: dict) -> str:
     )
 
 
+CCD_BEGIN, CCD_END = "<!-- ground-ccd: begin -->", "<!-- ground-ccd: end -->"
+CCD_TEMPLATE = """\
+## Ground-based CCD sky (`ground-ccd-sky-val`, `ground-ccd-sky-train`)
+
+Made by `{command}` (numpyro-slic {version}, {date});
+`--sets ccd` rewrites only these two files, outputs/patches/ground_ccd_sky_train.npz and this section.
+
+| name | file | what |
+|---|---|---|
+| `ground-ccd-sky-val` | ground_ccd_sky_val.npz | {val_n} held-out 32 x 32 sky patches (stride 16), columns {val_cols} of the trimmed 520 x 512 frame |
+| `ground-ccd-sky-train` | ground_ccd_sky_train.npz | {train_n} training 32 x 32 sky patches (stride 16), columns {train_cols} |
+
+Both are deflate-compressed npz (`save_patch_set(compress=True)`; `load_patch_set` reads them
+like the others). The training patches are shipped too (unlike JWST / HST), so that a notebook can
+train the CCD noise model from the installed package alone.
+
+Reduction of the raw frame (`load_ccd_frame`, `numpyro_slic/data/ccd.py`):
+1. The int16 data (BITPIX 16, BZERO 32768, i.e. unsigned ADU) are read as float64 before any
+   arithmetic.
+2. Overscan: BIASSEC {biassec} ({overscan_cols} columns). Its per-row means scatter by {row_scatter:.3f} ADU
+   where the overscan's own pixel noise (robust sigma {overscan_sigma:.3f} ADU) predicts {row_expected:.3f}
+   (variance ratio {variance_ratio:.2f}; `overscan_level(method="auto")` picks "{overscan_method}"): the rows
+   agree, so one constant, the median of the overscan, {bias:.1f} ADU, is subtracted (a per-row
+   median of {overscan_cols} pixels would add a {row_median_noise:.2f}-ADU stripe to every row).
+3. Trim to TRIMSEC {trimsec}: 520 rows x 512 columns.
+4. Dequantisation: uniform(-0.5, 0.5) ADU added (seed 0), so that the integer ADU (a step of
+   {adu_step:.3f} in the patches' units, larger than the 0.01 noise level at which score nets are
+   trained) become a continuous variable that a density model can fit; it adds 1/12 ADU^2 of
+   variance ({dequant_var:.2%} of the sky's). Rounding `patch * sigma + background + bias` gives
+   the raw integers back.
+5. Low rows: rows whose median lies more than 5 robust pixel sigmas below the median row
+   (`find_low_rows`): rows {low_rows} (0-based, trimmed frame; they read about 3 ADU above the
+   bias, i.e. no sky), masked whole.
+6. Sources: `mask_sources` on the reduced frame with the settings above plus `median_filter=5`
+   (stars found on the 5 x 5 median-filtered image, so cosmic rays and hot pixels, which are
+   narrower, are not masked as sources; the stars' masks are grown by 4 pixels).
+   Masked: {masked:.2%} of the trimmed frame ({low:.2%} low rows, {sources:.2%} sources).
+   Cosmic rays and hot pixels are kept: they are the noise's heavy tail.
+7. `train_val_patches` with `split_regions(shape, 0.3, axis=1, gap=8)`: validation = the right
+   30% of the columns, training = the left part, 8 columns between them; only patches with no
+   masked pixel; units `(image - background) / sigma` with background {background:.3f} ADU
+   (sigma-clipped median) and sigma {sigma:.3f} ADU (1.4826 MAD) of the training band's kept sky.
+
+Measured on the shipped patches (overlapping patches: pixels counted once per patch; z about
+the set's own median and robust sigma):
+
+| | val | train |
+|---|---|---|
+| patches / distinct pixels | {val_n} / {val_pix} | {train_n} / {train_pix} |
+| excess kurtosis (all pixels / clipped at +-20) | {val_kurt:.0f} / {val_kurt20:.1f} | {train_kurt:.0f} / {train_kurt20:.1f} |
+| rate of \\|z\\| > 3, 4, 5 over the Gaussian rate | {val_t3:.2f}x, {val_t4:.1f}x, {val_t5:.0f}x | {train_t3:.2f}x, {train_t4:.1f}x, {train_t5:.0f}x |
+| fraction z > +5 / z < -5 | {val_hi:.1e} / {val_lo:.1e} | {train_hi:.1e} / {train_lo:.1e} |
+| lag-1 correlation x, y (all pixels) | {val_lx:.3f}, {val_ly:.3f} | {train_lx:.3f}, {train_ly:.3f} |
+| lag-1 correlation x, y (\\|z\\| < 5) | {val_lxc:.3f}, {val_lyc:.3f} | {train_lxc:.3f}, {train_lyc:.3f} |
+| patches with a pixel above 10 sigma / distinct hits | {val_cr} / {val_hits} | {train_cr} / {train_hits} |
+| robust sigma / median | {val_rs:.3f} / {val_med:+.3f} | {train_rs:.3f} / {train_med:+.3f} |
+
+The Gaussian core is white and isotropic (lag-1 about 0.01 both ways). The all-pixel numbers are
+set by a few cosmic-ray / hot-pixel hits (kurtosis and lag-1 change severalfold between the two
+sets): the validation set's lag-1 y of 0.17 comes from one vertical 3-pixel hit (0.04 without the
+4 patches that hold it). So few hits cannot show whether the tail is symmetric under flips and rotations (charge-transfer trails follow
+the readout direction), so none are used by default. With 5 x 5 median-filtered detection, 16 of
+the frame's 18 sharp hits above 10 sigma stay unmasked; the other 2 (around (122, 324) and
+(263, 126), with 9 and 4 pixels above 10 sigma) survive the filter and are masked as sources.
+
+Source (copied from shared/data/PROVENANCE.md): ground_ccd_saao/a8280271.fits, one raw, unreduced
+150 s frame (object "rf0420", 2013-07-13) from the STE3 CCD on the SAAO 1.0 m telescope, 536 x 520
+int16 with overscan (header BIASSEC [4:13, 1:520], TRIMSEC [17:528, 1:520]; GAIN 1.9, RDNOISE
+5.0). Public GitHub repository astropy/ccdproc (BSD 3-clause licence, copyright 2011-2025
+Astropy-ccdproc Developers), commit 5e7e21d472a5038a359f3fc5b9ccfa89f0f1ae7f, path
+ccdproc/tests/data/a8280271.fits.
+"""
+
+
+def ccd_section(train: PatchSet, val: PatchSet, frame: dict, summary: dict) -> str:
+    src = val.provenance["sources"][0]
+    red = src["reduction"]
+    ov = red["overscan"]
+    t, v = summary["ground_ccd_sky_train"], summary["ground_ccd_sky_val"]
+
+    def cols(ps):
+        region = ps.provenance["sources"][0]["region"]
+        return f"{region[2]}..{region[3] - 1}"
+
+    fields = dict(
+        command=CCD_COMMAND,
+        version=package_version(),
+        date=utc_now()[:10],
+        val_n=len(val),
+        train_n=len(train),
+        val_cols=cols(val),
+        train_cols=cols(train),
+        biassec=red["biassec"].replace(" ", ""),
+        trimsec=red["trimsec"].replace(" ", ""),
+        overscan_cols=ov["overscan_columns"],
+        row_scatter=ov["row_mean_scatter"],
+        overscan_sigma=ov["overscan_robust_sigma"],
+        row_expected=ov["row_mean_scatter_expected_from_noise"],
+        variance_ratio=ov["variance_ratio"],
+        bias=ov["constant_level"],
+        overscan_method=ov["method"],
+        row_median_noise=1.2533 * ov["overscan_robust_sigma"] / np.sqrt(ov["overscan_columns"]),
+        adu_step=1.0 / src["sigma"],
+        dequant_var=(1 / 12) / src["sigma"] ** 2,
+        low_rows=f"{red['low_rows'][0]}..{red['low_rows'][-1]}" if red["low_rows"] else "none",
+        masked=frame["masked_fraction"],
+        low=frame["low_row_fraction"],
+        sources=frame["source_masked_fraction"],
+        background=src["background"],
+        sigma=src["sigma"],
+    )
+    for prefix, s in (("val", v), ("train", t)):
+        fields.update(
+            {
+                f"{prefix}_pix": s["distinct_pixels"],
+                f"{prefix}_kurt": s["excess_kurtosis"],
+                f"{prefix}_kurt20": s["excess_kurtosis_clipped_20sigma"],
+                f"{prefix}_t3": s["tail_ratio_3sigma"],
+                f"{prefix}_t4": s["tail_ratio_4sigma"],
+                f"{prefix}_t5": s["tail_ratio_5sigma"],
+                f"{prefix}_hi": s["frac_above_5sigma"],
+                f"{prefix}_lo": s["frac_below_minus5sigma"],
+                f"{prefix}_lx": s["lag1_x"],
+                f"{prefix}_ly": s["lag1_y"],
+                f"{prefix}_lxc": s["lag1_x_core"],
+                f"{prefix}_lyc": s["lag1_y_core"],
+                f"{prefix}_cr": s["patches_with_a_pixel_above_10sigma"],
+                f"{prefix}_hits": s["distinct_hits_above_10sigma"],
+                f"{prefix}_rs": s["robust_sigma"],
+                f"{prefix}_med": s["median"],
+            }
+        )
+    return f"{CCD_BEGIN}\n{CCD_TEMPLATE.format(**fields)}{CCD_END}\n"
+
+
+def _existing_ccd_section(path: Path) -> str:
+    """The CCD section of an existing PROVENANCE.md ('' if none)."""
+    if not path.is_file():
+        return ""
+    text = path.read_text()
+    if CCD_BEGIN not in text or CCD_END not in text:
+        return ""
+    return text[text.index(CCD_BEGIN) : text.index(CCD_END) + len(CCD_END)] + "\n"
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("data_dir", type=Path, help="the shared/data folder")
     parser.add_argument("--shipped-out", type=Path, default=Path("numpyro_slic/data/shipped"))
     parser.add_argument("--train-out", type=Path, default=Path("outputs/patches"))
+    parser.add_argument(
+        "--sets",
+        nargs="+",
+        choices=["space", "ccd"],
+        default=["space", "ccd"],
+        help="space: the JWST / HST sets, PSF and ring cutout; ccd: the ground-based CCD sets",
+    )
     args = parser.parse_args(argv)
     args.shipped_out.mkdir(parents=True, exist_ok=True)
     args.train_out.mkdir(parents=True, exist_ok=True)
+    provenance_path = args.shipped_out / "PROVENANCE.md"
+    stats_path = args.train_out / "stats.json"
+    summary = json.loads(stats_path.read_text()) if stats_path.is_file() else {}
+
+    ccd_text = _existing_ccd_section(provenance_path)
+    if "ccd" in args.sets:
+        ccd_train, ccd_val, ccd_frame = ccd_sets(args.data_dir)
+        save_patch_set(args.shipped_out / "ground_ccd_sky_val.npz", ccd_val, compress=True)
+        save_patch_set(args.shipped_out / "ground_ccd_sky_train.npz", ccd_train, compress=True)
+        save_patch_set(args.train_out / "ground_ccd_sky_train.npz", ccd_train)
+        summary["ground_ccd_sky_val"] = _ccd_summary(ccd_val)
+        summary["ground_ccd_sky_train"] = _ccd_summary(ccd_train)
+        summary["ground_ccd_frame"] = ccd_frame
+        ccd_text = ccd_section(ccd_train, ccd_val, ccd_frame, summary)
+
+    if "space" not in args.sets:
+        stats_path.write_text(json.dumps(summary, indent=2) + "\n")
+        text = provenance_path.read_text() if provenance_path.is_file() else ""
+        old = _existing_ccd_section(provenance_path)
+        text = text.replace(old, ccd_text) if old else text.rstrip("\n") + "\n\n" + ccd_text
+        provenance_path.write_text(text)
+        print(json.dumps({k: v for k, v in summary.items() if k.startswith("ground_ccd")}, indent=2))
+        return
 
     psf_arrays, ring_arrays, ring_box = psf_and_ring(args.data_dir)
     jwst_train, jwst_val = jwst_sets(args.data_dir, ring_box)
@@ -270,13 +516,15 @@ def main(argv=None) -> None:
     save_patch_set(args.train_out / "jwst_f150w_sky_train.npz", jwst_train)
     save_patch_set(args.train_out / "hst_f814w_sky_train.npz", hst_train)
 
-    summary = {
-        "jwst_f150w_sky_val": _summary(jwst_val),
-        "jwst_f150w_sky_train": _summary(jwst_train),
-        "hst_f814w_sky_val": _summary(hst_val),
-        "hst_f814w_sky_train": _summary(hst_train),
-    }
-    (args.train_out / "stats.json").write_text(json.dumps(summary, indent=2) + "\n")
+    summary.update(
+        {
+            "jwst_f150w_sky_val": _summary(jwst_val),
+            "jwst_f150w_sky_train": _summary(jwst_train),
+            "hst_f814w_sky_val": _summary(hst_val),
+            "hst_f814w_sky_train": _summary(hst_train),
+        }
+    )
+    stats_path.write_text(json.dumps(summary, indent=2) + "\n")
     provenance_md = PROVENANCE_TEMPLATE.format(
         command=COMMAND,
         version=package_version(),
@@ -296,7 +544,7 @@ def main(argv=None) -> None:
         hst_train_n=len(hst_train),
         hst_train_stats=_short(summary["hst_f814w_sky_train"]),
     )
-    (args.shipped_out / "PROVENANCE.md").write_text(provenance_md)
+    provenance_path.write_text(provenance_md + ("\n" + ccd_text if ccd_text else ""))
     print(json.dumps(summary, indent=2))
 
 

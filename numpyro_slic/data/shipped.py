@@ -1,6 +1,7 @@
 """Real data shipped with the package: held-out sky-noise patches, a PSF and a lens cutout.
 
-Everything here was made by ``scripts/make_shipped_data.py`` from public JWST and HST images; what
+Everything here was made by ``scripts/make_shipped_data.py`` from public JWST, HST and
+ground-based CCD images; what
 each file is, where it came from and the exact command are in ``shipped/PROVENANCE.md``.
 """
 
@@ -62,6 +63,8 @@ class Cutout:
 _SHIPPED = {
     "jwst-f150w-sky-val": ("jwst_f150w_sky_val.npz", "patches"),
     "hst-f814w-sky-val": ("hst_f814w_sky_val.npz", "patches"),
+    "ground-ccd-sky-val": ("ground_ccd_sky_val.npz", "patches"),
+    "ground-ccd-sky-train": ("ground_ccd_sky_train.npz", "patches"),
     "jwst-f150w-psf": ("jwst_f150w_psf.npz", "psf"),
     "cosmos-web-ring-f150w": ("cosmos_web_ring_f150w.npz", "cutout"),
 }
@@ -85,6 +88,9 @@ def load_shipped(name: str) -> PatchSet | PSFImage | Cutout:
 
     * ``"jwst-f150w-sky-val"``: PatchSet of held-out JWST NIRCam F150W sky patches (64 x 64).
     * ``"hst-f814w-sky-val"``: PatchSet of held-out HST ACS F814W sky patches (32 x 32).
+    * ``"ground-ccd-sky-val"``: PatchSet of held-out sky patches (32 x 32) of a raw ground-based CCD
+      frame (SAAO 1.0 m), strongly non-Gaussian: cosmic-ray hits and hot pixels kept.
+    * ``"ground-ccd-sky-train"``: the same frame's training patches (a disjoint band of columns).
     * ``"jwst-f150w-psf"``: PSFImage, the 31 x 31 F150W PSF at 0.03 arcsec/pixel.
     * ``"cosmos-web-ring-f150w"``: Cutout of the COSMOS-Web Einstein ring in F150W (128 x 128).
 

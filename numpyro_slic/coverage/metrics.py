@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
-from scipy import stats
+from scipy import integrate, stats
 
 __all__ = ["as_draws", "tarp", "TarpResult", "sbc", "SBCResult", "coverage_verdict"]
 
@@ -209,7 +209,7 @@ class TarpResult:
 
     def atc_interval(self, prob: float = 0.95) -> tuple[float, float]:
         """Bootstrap percentile interval of the ATC."""
-        atc_b = np.trapezoid(self.ecp_bootstrap - self.alpha, self.alpha, axis=1)
+        atc_b = integrate.trapezoid(self.ecp_bootstrap - self.alpha, self.alpha, axis=1)
         lo, hi = np.quantile(atc_b, [(1 - prob) / 2, (1 + prob) / 2])
         return float(lo), float(hi)
 
@@ -291,7 +291,7 @@ def tarp(
     # stream, so every curve is a fresh draw.
     counts = rng_boot.multinomial(n_inj, np.full(n_inj, 1.0 / n_inj), size=num_bootstrap)
     ecp_bootstrap = counts @ below / n_inj
-    atc = float(np.trapezoid(ecp - alpha, alpha))
+    atc = float(integrate.trapezoid(ecp - alpha, alpha))
     ks_pvalue = float(stats.kstest(f, "uniform").pvalue)
     return TarpResult(alpha=alpha, ecp=ecp, ecp_bootstrap=ecp_bootstrap, f=f, atc=atc, ks_pvalue=ks_pvalue)
 

@@ -1,6 +1,18 @@
 """Coverage metrics: TARP and SBC pass calibrated posteriors and flag miscalibrated ones at the
 injection count used here, avoid the reference TARP package's pitfalls, and as_draws reads every
-posterior format. Power and false-alarm rates over other seeds: see the metrics commit message."""
+posterior format.
+
+Each detection test is one seed; check_calibrated and check_miscalibrated are the whole test, so
+they can be rerun over other seeds. Fraction of seeds 100..149 on which each passes (measured
+at 300 injections, 500 draws, family-wise alpha 0.05):
+
+    d   calibrated  over (sd x 0.7)  under (sd x 1.5)  biased (+0.5 sd)
+    2   0.94        0.96             1.00              1.00
+    3   1.00        1.00             1.00              1.00
+    4   1.00        1.00             1.00              1.00
+
+    for s in range(100, 150): check_miscalibrated(s, d, case)   # count AssertionErrors
+"""
 
 import jax
 import jax.numpy as jnp
@@ -11,8 +23,7 @@ import pytest
 from numpyro.infer import MCMC, NUTS
 
 from numpyro_slic.coverage import as_draws, coverage_verdict, sbc, tarp
-from numpyro_slic.diagnostics import to_inference_data
-from numpyro_slic.diagnostics.plots import sbc_ecdf_plot, tarp_plot
+from numpyro_slic.diagnostics import sbc_ecdf_plot, tarp_plot, to_inference_data
 
 N_INJ, N_DRAWS, TAU = 300, 500, 1.0
 ALPHA = 0.05
@@ -33,7 +44,7 @@ def gaussian_problem(seed, d, *, sd_scale=1.0, bias=0.0, n_inj=N_INJ, n_draws=N_
 
 
 # ----------------------------------------------------------------------------- detection power
-# One fixed seed per case; the same checks pass for most seeds (rates in the commit message).
+# One fixed seed per case; pass rates over other seeds in the module docstring.
 MISCALIBRATED = {"over": dict(sd_scale=0.7), "under": dict(sd_scale=1.5), "biased": dict(bias=0.5)}
 
 

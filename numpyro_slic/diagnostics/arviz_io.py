@@ -151,3 +151,48 @@ def ess_per_gradient(data, *, var_names: Sequence[str] | None = None) -> dict[st
     ess = az.ess(data, var_names=var_names, method="bulk")
     names = var_names if var_names is not None else list(data["posterior"].data_vars)
     return {name: np.asarray(ess[name]) / cost for name in names}
+
+
+def plot_ecdf_difference(pit_values, *, ax, ci_prob: float = 0.95, seed: int = 0, color: str = "C0") -> None:
+    """Draw ECDF(PIT) - PIT of PIT values on ``ax``, with ArviZ's simultaneous ``ci_prob`` band.
+
+    The band (Säilynoja et al. 2022) holds the whole ECDF-difference curve of ``ci_prob`` of
+    U(0, 1) samples of the same size, so a curve leaving it anywhere is evidence against
+    uniformity at level 1 - ci_prob. ArviZ 0.x: ``plot_ecdf(difference=True,
+    confidence_bands="optimized")`` on an evaluation grid fixed in advance (the band is calibrated
+    only on points that do not depend on the values). ArviZ 1.x: the band of
+    ``arviz_stats.ecdf_utils.ecdf_pit``, the one ``arviz_plots.plot_ecdf_pit(method="envelope")``
+    draws; that plot is not called because in arviz-plots 1.3 its envelope method fails
+    (``np.linspace`` given a DataArray) and it draws one figure of its own rather than on ``ax``.
+
+    Args:
+        pit_values: (n,) values in [0, 1], e.g. SBC's randomised PIT of one parameter.
+        ax: a matplotlib Axes.
+        ci_prob: probability of the simultaneous band.
+        seed: seed of the band's simulations (1.x always simulates; 0.x only for discrete data).
+        color: colour of the curve and band.
+    """
+    pit = np.ravel(np.asarray(pit_values, dtype=float))
+    if ARVIZ_MAJOR >= 1:
+        from arviz_stats.ecdf_utils import ecdf_pit
+
+        x, ecdf, lower, upper = ecdf_pit(pit, ci_prob, 1000, rng=np.random.default_rng(seed))
+        ax.fill_between(x, lower - x, upper - x, step="post", color=color, alpha=0.2, linewidth=0)
+        ax.step(x, ecdf - x, where="post", color=color)
+    else:
+        from scipy import stats
+
+        az.plot_ecdf(
+            pit,
+            cdf=stats.uniform.cdf,
+            eval_points=np.linspace(0, 1, 201),
+            difference=True,
+            confidence_bands="optimized",
+            ci_prob=ci_prob,
+            random_state=seed,
+            plot_kwargs={"color": color},
+            fill_kwargs={"color": color, "alpha": 0.2},
+            ax=ax,
+        )
+    ax.axhline(0.0, color="k", linewidth=0.8, linestyle=":")
+    ax.set_xlim(0, 1)

@@ -1,4 +1,5 @@
-"""Figures: posteriors over the truth (corner), data / model / residual images, real vs generated noise.
+"""Figures: posteriors over the truth (corner), data / model / residual images, real vs generated noise,
+coverage (TARP expected coverage, SBC ECDF differences).
 
 matplotlib is imported inside each function with the Agg backend, so importing this module is cheap
 and no display is needed.
@@ -11,7 +12,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["corner_plot", "residual_plot", "noise_comparison_plot"]
+__all__ = ["corner_plot", "residual_plot", "noise_comparison_plot", "tarp_plot", "sbc_ecdf_plot"]
 
 _COLOURS = ("C3", "C0", "C2", "C1", "C4")
 
@@ -128,3 +129,56 @@ def noise_comparison_plot(
     _save(fig, path)
     plt.close(fig)
     return key
+
+
+def tarp_plot(results: Mapping[str, "TarpResult"], path: str, *, band_prob: float = 0.95) -> None:
+    """Expected coverage (TARP) of several likelihoods on one axes, against the diagonal.
+
+    Each curve comes with its pointwise bootstrap band (``band_prob``); the legend gives its ATC
+    (> 0 under-confident, < 0 over-confident) and the KS p-value of f against U(0, 1).
+    """
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5.2, 5))
+    ax.plot([0, 1], [0, 1], color="k", linestyle="--", linewidth=1, label="calibrated")
+    for (name, res), colour in zip(results.items(), _COLOURS * (len(results) // len(_COLOURS) + 1)):
+        lo, hi = res.band(band_prob)
+        ax.fill_between(res.alpha, lo, hi, color=colour, alpha=0.2, linewidth=0)
+        ax.plot(res.alpha, res.ecp, color=colour, label=f"{name}: ATC {res.atc:+.3f}, KS p {res.ks_pvalue:.2g}")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_aspect("equal")
+    ax.set_xlabel("credibility level")
+    ax.set_ylabel("expected coverage")
+    ax.set_title(f"TARP ({len(next(iter(results.values())).f)} injections, {100 * band_prob:g}% bootstrap bands)", fontsize=10)
+    ax.legend(loc="upper left", fontsize=8, frameon=False)
+    _save(fig, path)
+    plt.close(fig)
+
+
+def sbc_ecdf_plot(sbc_result: "SBCResult", path: str, *, ci_prob: float = 0.95) -> None:
+    """SBC: per parameter, ECDF minus the uniform CDF of the rank PIT, with ArviZ's simultaneous
+    ``ci_prob`` band (one panel per parameter).
+
+    Reading it: a curve above zero throughout = truths low among the draws (posterior biased high),
+    below = biased low; above then below = a U-shaped PIT (too narrow, over-confident); below then
+    above = a hump (too wide, under-confident).
+    """
+    from .arviz_io import plot_ecdf_difference
+
+    plt = _pyplot()
+    d = len(sbc_result.names)
+    cols = min(d, 4)
+    rows = int(np.ceil(d / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.8 * rows), squeeze=False, sharey=True)
+    for j, ax in enumerate(axes.ravel()):
+        if j >= d:
+            ax.axis("off")
+            continue
+        plot_ecdf_difference(sbc_result.pit[:, j], ax=ax, ci_prob=ci_prob)
+        ax.set_title(f"{sbc_result.names[j]}  (KS p {sbc_result.pvalues[j]:.2g})", fontsize=9)
+        ax.set_xlabel("PIT")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("ECDF - PIT")
+    fig.suptitle(f"SBC, {sbc_result.ranks.shape[0]} injections, {sbc_result.num_ranks} ranks, {100 * ci_prob:g}% simultaneous bands", fontsize=10, y=1.04)
+    _save(fig, path)
+    plt.close(fig)

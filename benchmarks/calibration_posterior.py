@@ -1,6 +1,6 @@
 """What Stein calibration buys at the posterior level (issue 3, item 8).
 
-Score-level errors do not say how far a posterior moves (DESIGN.md section 6: score error is not
+Score-level errors do not say how far a posterior moves (docs/design.md section 6: score error is not
 posterior error), so here NUTS posteriors are compared with the exact one. The image model is a
 Gaussian blob with three parameters: amplitude (it couples to k = 0 and the low-k modes), x0 and y0
 (pixels from the centre). Four likelihoods, all ``ScoreLikelihood(noise, blob, t=t)``:
@@ -21,7 +21,7 @@ b. ``learned``: a small U-Net trained by ``train_noise_model`` WITHOUT the Gauss
    bit of the score is the net's, errors included. Level: sigma(t) = 0.3 noise sd, as there.
 
 Each observation is perturbed once at level t (``perturb_observation``), so the oracle's likelihood at
-t is the exact likelihood of the data used (DESIGN.md section 1). Calibrations are fitted on 2000
+t is the exact likelihood of the data used (docs/design.md section 1). Calibrations are fitted on 2000
 fresh noise patches (neither training data nor any observation's noise) at three levels around t;
 the score-level diagnostics (``stein_diagnostics`` against the oracle) use another 2000. The line
 integral starts at the residual of the exact posterior mean (``reference``), as in
@@ -66,7 +66,7 @@ K0 = (0, 0)
 
 
 class Biased(NoiseModel):
-    """A trained net's coherent errors as a test double (DESIGN.md section 6): the exact score plus a
+    """A trained net's coherent errors as a test double (docs/design.md section 6): the exact score plus a
     constant ``offset`` (1 / trained units), with the k = 0 and |k| = 1 modes scaled by ``gain``.
 
     Also the double of tests/test_calibration.py (which imports it), for any 2-d event shape. Its

@@ -9,7 +9,7 @@ plus one vector-Jacobian product of the simulator. We time, with theta -> log p(
 - exact:    jax.value_and_grad, energy="exact" (stationary Gaussian only: it has a log_prob)
 
 for 64 x 64 and 256 x 256 images, with the stationary-Gaussian score (two FFTs) and a small conv net
-(5 layers, 32 channels, as sized in DESIGN.md section 6). Ratios are measured in one run on one
+(5 layers, 32 channels, as sized in docs/design.md section 6). Ratios are measured in one run on one
 machine; absolute times depend on the machine.
 
     python benchmarks/likelihood.py [--out benchmarks/results/likelihood.json] [--sizes 64 256]

@@ -11,7 +11,7 @@ plus the simulator's vector-Jacobian product (never a Jacobian), in reverse mode
 
 Value. NUTS and HMC use the potential's value as well as its gradient (tree weights, divergence test,
 step-size adaptation, Metropolis test), so the value must be a consistent log-density up to a constant
-(DESIGN.md section 2). ``energy`` chooses how it is computed:
+(docs/design.md section 2). ``energy`` chooses how it is computed:
 
 - ``"exact"``: the noise model's own ``log_prob`` (analytic models, energy networks).
 - ``"line"``: log Q_t(r) - log Q_t(r_ref) as the line integral of the score from a fixed reference
@@ -147,7 +147,7 @@ class ScoreLikelihood(Distribution):
         energy: how the log-density value is computed: "exact", "line", "ode" or "none" (module
             docstring). Default "exact" when the noise model has an exact ``log_prob``, else "line".
         t: diffusion level of the score (0 = the clean density). At t > 0 this is the exact likelihood
-            of an observation perturbed once with ``perturb_observation`` (DESIGN.md section 1).
+            of an observation perturbed once with ``perturb_observation`` (docs/design.md section 1).
         nodes: number K of Gauss-Radau nodes for energy="line" (K score calls per value+gradient).
         reference: the fixed residual r_ref where the line integral starts, shape ``event_shape``;
             default ``noise.reference()`` (zero for analytic models, a held-out real patch for learned
@@ -302,7 +302,7 @@ def perturb_observation(
 
     Perturb ONCE (a fixed seed) and keep the perturbed data for the whole inference: the score at
     level t is the exact score of Q_t, which is the noise distribution of the perturbed data
-    (DESIGN.md section 1.2). Costs a little information (the noise variance grows by sigma(t)^2).
+    (docs/design.md section 1.2). Costs a little information (the noise variance grows by sigma(t)^2).
     """
     obs = jnp.asarray(obs)
     _check_finite("observation", obs)

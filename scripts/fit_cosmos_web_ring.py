@@ -25,7 +25,7 @@ realisation. The score models are image models and see a noise-like residual eve
 residual would be noise-free, i.e. off the training data of the learned model).
 
 Inference: the observation is perturbed once at diffusion width ``--level-sigma`` (sky-sigma units;
-the likelihood at that level is then exact, DESIGN.md section 1) and every likelihood is evaluated
+the likelihood at that level is then exact, docs/design.md section 1) and every likelihood is evaluated
 at that same width. Per likelihood: Adam (optax) on the negative log posterior in NumPyro's
 unconstrained space (the first from a rough initial guess with amplitudes by linear least squares,
 later ones refining the previous MAP point), then NUTS with a dense mass matrix from jittered copies

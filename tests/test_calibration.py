@@ -38,7 +38,7 @@ def _load_benchmark():
 
 
 _BENCH = _load_benchmark()
-# Test double of a trained net's coherent errors (DESIGN.md section 6): the exact score plus a
+# Test double of a trained net's coherent errors (docs/design.md section 6): the exact score plus a
 # constant offset 0.3, with the k = 0 and |k| = 1 modes (LOW_K) scaled by a wrong gain 2.
 Biased = _BENCH.Biased
 

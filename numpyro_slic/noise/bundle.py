@@ -163,7 +163,7 @@ def _resolve(name_or_path) -> str:
         if not ref.is_file():
             raise FileNotFoundError(
                 f"The shipped model {name_or_path!r} is missing from this installation ({ref}); "
-                "reinstall numpyro-slic, or train it with scripts/train_shipped_models.py."
+                "reinstall numpyro-slic, or train it with scripts/train_shipped_models.sh."
             )
         return os.fspath(ref)
     path = os.fspath(name_or_path)

@@ -5,15 +5,34 @@ Pipeline: ``load_fits_image`` -> ``mask_sources`` -> ``extract_sky_patches`` (or
 with ``random_translations``. Shipped real data: ``load_shipped``.
 """
 
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_exports
+
+# augment() shares its name with its module: a lazy attribute would be shadowed by the
+# submodule once anything imports numpyro_slic.data.augment, so it is bound here (jax only).
 from .augment import augment, random_flips, random_rot90, random_translations
-from .fits import load_fits_image
-from .io import load_patch_set, save_patch_set
-from .masking import mask_sources
-from .patches import extract_sky_patches, extract_sky_patches_from_fits, train_val_patches
-from .patchset import PatchSet, concatenate_patch_sets
-from .regions import Region, split_regions
-from .shipped import Cutout, PSFImage, load_shipped, shipped_names
-from .stats import noise_statistics, robust_sigma, sky_background
+
+_EXPORTS = {
+    "load_fits_image": ".fits",
+    "load_patch_set": ".io",
+    "save_patch_set": ".io",
+    "mask_sources": ".masking",
+    "extract_sky_patches": ".patches",
+    "extract_sky_patches_from_fits": ".patches",
+    "train_val_patches": ".patches",
+    "PatchSet": ".patchset",
+    "concatenate_patch_sets": ".patchset",
+    "Region": ".regions",
+    "split_regions": ".regions",
+    "Cutout": ".shipped",
+    "PSFImage": ".shipped",
+    "load_shipped": ".shipped",
+    "shipped_names": ".shipped",
+    "noise_statistics": ".stats",
+    "robust_sigma": ".stats",
+    "sky_background": ".stats",
+}
 
 __all__ = [
     "load_fits_image",
@@ -39,3 +58,14 @@ __all__ = [
     "PSFImage",
     "Cutout",
 ]
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, [])
+
+if TYPE_CHECKING:
+    from .fits import load_fits_image
+    from .io import load_patch_set, save_patch_set
+    from .masking import mask_sources
+    from .patches import extract_sky_patches, extract_sky_patches_from_fits, train_val_patches
+    from .patchset import PatchSet, concatenate_patch_sets
+    from .regions import Region, split_regions
+    from .shipped import Cutout, PSFImage, load_shipped, shipped_names
+    from .stats import noise_statistics, robust_sigma, sky_background

@@ -51,7 +51,7 @@ from scipy import stats
 from numpyro_slic.data import load_shipped
 from numpyro_slic.data.io import atomic_write, atomic_write_json
 from numpyro_slic.diagnostics.plots import noise_comparison_plot
-from numpyro_slic.noise.analytic import GaussianMixtureNoise, StationaryGaussianNoise
+from numpyro_slic.noise.analytic import GaussianMixtureNoise, StationaryGaussianNoise, mean_periodogram
 from numpyro_slic.noise.bundle import load_noise_model, read_bundle_metadata
 from numpyro_slic.noise.sampling import sample_noise_unit
 
@@ -125,12 +125,6 @@ def ks(a: np.ndarray, b: np.ndarray, centred: bool = False) -> dict:
         a, b = a - np.median(a), b - np.median(b)
     r = stats.ks_2samp(a, b)
     return {"statistic": float(r.statistic), "pvalue": float(r.pvalue)}
-
-
-def mean_periodogram(patches: np.ndarray) -> np.ndarray:
-    """Mean |FFT|^2 / D over patches, ``numpy.fft`` order (axis 0: ky, axis 1: kx)."""
-    d = patches.shape[-1] * patches.shape[-2]
-    return np.mean(np.abs(np.fft.fft2(patches)) ** 2, axis=0) / d
 
 
 def spectra(power: np.ndarray) -> dict[str, np.ndarray]:

@@ -33,6 +33,7 @@ _EXPORTS = {
     "TrainConfig": ".training",
     "train_noise_model": ".training",
     "validation_loss": ".training",
+    "BiasedScore": ".miscalibrated",
 }
 
 __all__ = [
@@ -63,6 +64,7 @@ __all__ = [
     "fit_calibration",
     "ScoreCalibration",
     "CalibratedNoise",
+    "BiasedScore",
 ]
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, [])
 
@@ -76,4 +78,5 @@ if TYPE_CHECKING:
     from .networks import UNet, UNetConfig
     from .sampling import sample_noise, sample_noise_unit
     from .sde import VESDE, VPSDE
+    from .miscalibrated import BiasedScore
     from .training import TrainConfig, train_noise_model, validation_loss

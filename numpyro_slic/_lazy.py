@@ -20,17 +20,23 @@ def lazy_exports(
     Args:
         package: the package's ``__name__``.
         exports: public name -> the relative module that defines it (e.g. ``".analytic"``).
-        submodules: subpackages / modules that attribute access (``package.noise``) imports.
+        submodules: subpackages / modules listed by ``dir(package)``; attribute access imports any
+            submodule (``package.noise``, ``package.noise.bundle``) on first use.
     """
     submodules = frozenset(submodules)
 
     def __getattr__(name: str):
         if name in exports:
             value = getattr(importlib.import_module(exports[name], package), name)
-        elif name in submodules:
-            value = importlib.import_module(f"{package}.{name}")
-        else:
+        elif name.startswith("__"):
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        else:  # any submodule, as when the __init__ imported them all: package.noise.bundle
+            try:
+                value = importlib.import_module(f"{package}.{name}")
+            except ModuleNotFoundError as err:
+                if err.name != f"{package}.{name}":
+                    raise
+                raise AttributeError(f"module {package!r} has no attribute {name!r}") from None
         setattr(sys.modules[package], name, value)  # later look-ups skip __getattr__
         return value
 

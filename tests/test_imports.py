@@ -69,5 +69,9 @@ def test_lazy_exports_resolve():
     import numpyro_slic.data.augment  # noqa: F401
 
     assert callable(numpyro_slic.data.augment) and not isinstance(numpyro_slic.data.augment, type(numpyro_slic))
+    # Submodules are attributes on first use, as when the __init__ modules imported them all.
+    assert callable(numpyro_slic.noise.flow.ode_log_prob) and callable(numpyro_slic.infer.lens.lens_model)
     with pytest.raises(AttributeError):
         numpyro_slic.no_such_name
+    with pytest.raises(AttributeError):
+        numpyro_slic.noise.no_such_module

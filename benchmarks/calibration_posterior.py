@@ -1,6 +1,6 @@
 """What Stein calibration buys at the posterior level (issue 3, item 8).
 
-Score-level errors do not say how far a posterior moves (DESIGN.md section 6: score error is not
+Score-level errors do not say how far a posterior moves (docs/design.md section 6: score error is not
 posterior error), so here NUTS posteriors are compared with the exact one. The image model is a
 Gaussian blob with three parameters: amplitude (it couples to k = 0 and the low-k modes), x0 and y0
 (pixels from the centre). Four likelihoods, all ``ScoreLikelihood(noise, blob, t=t)``:
@@ -21,7 +21,7 @@ b. ``learned``: a small U-Net trained by ``train_noise_model`` WITHOUT the Gauss
    bit of the score is the net's, errors included. Level: sigma(t) = 0.3 noise sd, as there.
 
 Each observation is perturbed once at level t (``perturb_observation``), so the oracle's likelihood at
-t is the exact likelihood of the data used (DESIGN.md section 1). Calibrations are fitted on 2000
+t is the exact likelihood of the data used (docs/design.md section 1). Calibrations are fitted on 2000
 fresh noise patches (neither training data nor any observation's noise) at three levels around t;
 the score-level diagnostics (``stein_diagnostics`` against the oracle) use another 2000. The line
 integral starts at the residual of the exact posterior mean (``reference``), as in
@@ -52,51 +52,16 @@ import jax.numpy as jnp
 import numpy as np
 import numpyro
 import numpyro.distributions as dist
-from jaxtyping import Array, Bool
 from numpyro.diagnostics import effective_sample_size
 from numpyro.infer import MCMC, NUTS
 
 from numpyro_slic import ScoreLikelihood, StationaryGaussianNoise, VESDE, perturb_observation, train_noise_model
 from numpyro_slic.data.io import atomic_write_json
-from numpyro_slic.noise import CalibratedNoise, NoiseModel, TrainConfig, UNetConfig, fit_calibration, stein_diagnostics
+from numpyro_slic.noise import BiasedScore, CalibratedNoise, NoiseModel, TrainConfig, UNetConfig, fit_calibration, stein_diagnostics
 
 PARAMS = ("amp", "x0", "y0")
 VARIANTS = ("exact", "uncalibrated", "mean", "mean+gains")
 K0 = (0, 0)
-
-
-class Biased(NoiseModel):
-    """A trained net's coherent errors as a test double (DESIGN.md section 6): the exact score plus a
-    constant ``offset`` (1 / trained units), with the k = 0 and |k| = 1 modes scaled by ``gain``.
-
-    Also the double of tests/test_calibration.py (which imports it), for any 2-d event shape. Its
-    score is linear with a symmetric operator, hence a gradient: the line integral's value is exact
-    for it.
-    """
-
-    exact: NoiseModel
-    offset: float
-    gain: float
-    low_k: Bool[Array, "H W"]
-
-    def __init__(self, exact: NoiseModel, offset: float = 0.3, gain: float = 2.0):
-        self.exact, self.offset, self.gain = exact, offset, gain
-        h, w = exact.event_shape
-        k2 = np.add.outer((np.fft.fftfreq(h) * h) ** 2, (np.fft.fftfreq(w) * w) ** 2)
-        self.low_k = jnp.asarray(k2 <= 1)
-
-    scale = property(lambda self: self.exact.scale)
-    event_shape = property(lambda self: self.exact.event_shape)
-    event_ndim = property(lambda self: self.exact.event_ndim)
-    t_min = property(lambda self: self.exact.t_min)
-    t_max = property(lambda self: self.exact.t_max)
-
-    def unit_sigma(self, t):
-        return self.exact.unit_sigma(t)
-
-    def unit_score(self, u, t):
-        sk = jnp.fft.fft2(self.exact.unit_score(u, t)) * jnp.where(self.low_k, self.gain, 1.0)
-        return jnp.fft.ifft2(sk).real + self.offset
 
 
 def blob(amp, x0, y0, *, shape: tuple[int, int], width: float):
@@ -107,7 +72,7 @@ def blob(amp, x0, y0, *, shape: tuple[int, int], width: float):
 
 
 def biased_power(n: int) -> np.ndarray:
-    """P_k of the Biased tests' noise (tests/test_calibration.py ``_power``), trained units."""
+    """P_k of the BiasedScore tests' noise (a copy of tests/test_calibration.py ``biased_power``), trained units."""
     k = np.fft.fftfreq(n) * n
     ky, kx = np.meshgrid(k, k, indexing="ij")
     return 0.3 + 2.0 / (1 + kx**2 + (ky / 3.0) ** 2)
@@ -322,7 +287,7 @@ def main(argv=None) -> dict:
     k_biased, k_learned, k_train = jax.random.split(key, 3)
 
     case_a = biased_case()
-    result_a = run_case(case_a, Biased(case_a.oracle), jax.random.split(k_biased, 5),
+    result_a = run_case(case_a, BiasedScore(case_a.oracle), jax.random.split(k_biased, 5),
                         realisations=args.realisations[0], nuts=nuts[0], nodes=nodes, n_noise=args.noise_patches)
     result_a["settings"].update({"offset_trained": 0.3, "gain_low_k": 2.0, "low_k": "k = 0 and |k| = 1"})
 

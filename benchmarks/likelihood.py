@@ -9,7 +9,7 @@ plus one vector-Jacobian product of the simulator. We time, with theta -> log p(
 - exact:    jax.value_and_grad, energy="exact" (stationary Gaussian only: it has a log_prob)
 
 for 64 x 64 and 256 x 256 images, with the stationary-Gaussian score (two FFTs) and a small conv net
-(5 layers, 32 channels, as sized in DESIGN.md section 6). Ratios are measured in one run on one
+(5 layers, 32 channels, as sized in docs/design.md section 6). Ratios are measured in one run on one
 machine; absolute times depend on the machine.
 
     python benchmarks/likelihood.py [--out benchmarks/results/likelihood.json] [--sizes 64 256]
@@ -18,7 +18,6 @@ machine; absolute times depend on the machine.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import time
@@ -29,6 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from numpyro_slic import ScoreFunction, ScoreLikelihood, StationaryGaussianNoise
+from numpyro_slic.data.io import atomic_write_json
 
 
 def simulator(size):
@@ -149,10 +149,7 @@ def main(argv=None):
         "statistic": "median wall time of value (and) gradient per call, after compilation",
     }
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    tmp = args.out + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump({"meta": meta, "results": results}, f, indent=2)
-    os.replace(tmp, args.out)
+    atomic_write_json(args.out, {"meta": meta, "results": results}, indent=2)
     print(f"wrote {args.out}")
 
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import os
 import platform
 import sys
@@ -33,6 +32,7 @@ import jax
 import numpy as np
 
 from numpyro_slic.data import load_shipped
+from numpyro_slic.data.io import atomic_write_json
 from numpyro_slic.noise.bundle import load_noise_model, read_bundle_metadata, shipped_models
 from numpyro_slic.noise.networks import UNetConfig
 from numpyro_slic.noise.sampling import sample_noise_unit
@@ -165,10 +165,8 @@ def main(argv=None):
     meta["load_average_at_end"] = list(os.getloadavg())
     meta["wall_s"] = time.perf_counter() - t0
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    tmp = args.out + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump({"meta": meta, "training": training, "score_eval": scores, "sampler": sampler}, f, indent=2)
-    os.replace(tmp, args.out)
+    atomic_write_json(args.out, {"meta": meta, "training": training, "score_eval": scores, "sampler": sampler},
+                      indent=2)
     print(f"wrote {args.out} ({meta['wall_s']:.0f} s)")
 
 

@@ -11,7 +11,7 @@
    posteriors over the truth, plus the data, model and residual images, to ``out_dir``.
 
 The score is evaluated at a small diffusion level t (``level_sigma`` noise sd): the observation is
-perturbed once at that level (DESIGN.md section 1.2) and all three likelihoods are evaluated at the
+perturbed once at that level (docs/design.md section 1.2) and all three likelihoods are evaluated at the
 same level, so the comparison is like for like. Chains start at the true parameters: this compares
 posteriors, not optimisers.
 

@@ -11,7 +11,7 @@ plus the simulator's vector-Jacobian product (never a Jacobian), in reverse mode
 
 Value. NUTS and HMC use the potential's value as well as its gradient (tree weights, divergence test,
 step-size adaptation, Metropolis test), so the value must be a consistent log-density up to a constant
-(DESIGN.md section 2). ``energy`` chooses how it is computed:
+(docs/design.md section 2). ``energy`` chooses how it is computed:
 
 - ``"exact"``: the noise model's own ``log_prob`` (analytic models, energy networks).
 - ``"line"``: log Q_t(r) - log Q_t(r_ref) as the line integral of the score from a fixed reference
@@ -25,8 +25,6 @@ step-size adaptation, Metropolis test), so the value must be a consistent log-de
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -36,6 +34,7 @@ from numpyro.distributions import Distribution, constraints
 from numpyro.util import not_jax_tracer
 
 from .noise.base import NoiseModel, as_noise_model
+from .quadrature import gauss_radau
 
 __all__ = ["ScoreLikelihood", "perturb_observation", "level_for_sigma", "ENERGIES", "PATHS"]
 
@@ -43,32 +42,14 @@ ENERGIES = ("exact", "line", "ode", "none")
 PATHS = ("linear", "arc")
 
 
-@lru_cache(maxsize=None)
 def gauss_radau_nodes(k: int) -> tuple[np.ndarray, np.ndarray]:
-    """K-point Gauss-Radau rule on [0, 1] whose last node is u = 1.
+    """K-point Gauss-Radau rule on [0, 1] whose last node is u = 1 (``quadrature.gauss_radau``).
 
     Returns nodes (K,) ascending and weights (K,). Integrates polynomials of degree <= 2K - 2 exactly.
     """
     if k < 2:
         raise ValueError(f"the line integral needs at least 2 nodes, got nodes={k}.")
-    # On [-1, 1] with the fixed node at -1 the free nodes are the roots of (P_{K-1} + P_K) / (1 + x);
-    # mirror them so the fixed node sits at +1 (our end point, the residual itself).
-    leg = np.polynomial.legendre
-    coeffs = np.zeros(k + 1)
-    coeffs[k - 1] = 1.0
-    coeffs[k] = 1.0
-    free = np.sort(np.real(leg.legroots(coeffs)))
-    free = free[free > -1 + 1e-9]  # drop the root at -1 itself
-    slope = leg.legder(coeffs)
-    for _ in range(3):  # Newton polishing: legroots' eigenvalues lose digits for large K
-        free = free - leg.legval(free, coeffs) / leg.legval(free, slope)
-    p_km1 = leg.legval(free, np.eye(k)[k - 1])
-    w_free = (1 - free) / (k**2 * p_km1**2)
-    x = np.concatenate([[-1.0], free])
-    w = np.concatenate([[2.0 / k**2], w_free])
-    u = np.sort((1.0 - x) / 2.0)  # mirror x -> -x and map [-1, 1] -> [0, 1]
-    w = w[np.argsort((1.0 - x) / 2.0)] / 2.0
-    return u, w
+    return gauss_radau(k)
 
 
 def _path(path: str, r_ref, r, u):
@@ -147,7 +128,7 @@ class ScoreLikelihood(Distribution):
         energy: how the log-density value is computed: "exact", "line", "ode" or "none" (module
             docstring). Default "exact" when the noise model has an exact ``log_prob``, else "line".
         t: diffusion level of the score (0 = the clean density). At t > 0 this is the exact likelihood
-            of an observation perturbed once with ``perturb_observation`` (DESIGN.md section 1).
+            of an observation perturbed once with ``perturb_observation`` (docs/design.md section 1).
         nodes: number K of Gauss-Radau nodes for energy="line" (K score calls per value+gradient).
         reference: the fixed residual r_ref where the line integral starts, shape ``event_shape``;
             default ``noise.reference()`` (zero for analytic models, a held-out real patch for learned
@@ -302,7 +283,7 @@ def perturb_observation(
 
     Perturb ONCE (a fixed seed) and keep the perturbed data for the whole inference: the score at
     level t is the exact score of Q_t, which is the noise distribution of the perturbed data
-    (DESIGN.md section 1.2). Costs a little information (the noise variance grows by sigma(t)^2).
+    (docs/design.md section 1.2). Costs a little information (the noise variance grows by sigma(t)^2).
     """
     obs = jnp.asarray(obs)
     _check_finite("observation", obs)

@@ -25,7 +25,7 @@ realisation. The score models are image models and see a noise-like residual eve
 residual would be noise-free, i.e. off the training data of the learned model).
 
 Inference: the observation is perturbed once at diffusion width ``--level-sigma`` (sky-sigma units;
-the likelihood at that level is then exact, DESIGN.md section 1) and every likelihood is evaluated
+the likelihood at that level is then exact, docs/design.md section 1) and every likelihood is evaluated
 at that same width. Per likelihood: Adam (optax) on the negative log posterior in NumPyro's
 unconstrained space (the first from a rough initial guess with amplitudes by linear least squares,
 later ones refining the previous MAP point), then NUTS with a dense mass matrix from jittered copies
@@ -556,11 +556,10 @@ def fit_ring(config: FitConfig) -> dict:
         "total_seconds": time.perf_counter() - start_all,
     }
     if config.out:
+        from numpyro_slic.data.io import atomic_write_json
+
         os.makedirs(os.path.dirname(os.path.abspath(config.out)), exist_ok=True)
-        tmp = config.out + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(out, f, indent=1, default=float)
-        os.replace(tmp, config.out)
+        atomic_write_json(config.out, out, indent=1, default=float)
     print("\ntheta_E (arcsec), mean +- sd [94% HDI]: " + "; ".join(
         f"{k} {r['summary']['lens_theta_E']['mean']:.4f} +- {r['summary']['lens_theta_E']['sd']:.4f} "
         f"[{r['summary']['lens_theta_E']['hdi94_lb']:.4f}, {r['summary']['lens_theta_E']['hdi94_ub']:.4f}]"

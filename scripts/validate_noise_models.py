@@ -49,8 +49,9 @@ import numpy as np
 from scipy import stats
 
 from numpyro_slic.data import load_shipped
+from numpyro_slic.data.io import atomic_write, atomic_write_json
 from numpyro_slic.diagnostics.plots import noise_comparison_plot
-from numpyro_slic.noise.analytic import GaussianMixtureNoise, StationaryGaussianNoise
+from numpyro_slic.noise.analytic import GaussianMixtureNoise, StationaryGaussianNoise, mean_periodogram
 from numpyro_slic.noise.bundle import load_noise_model, read_bundle_metadata
 from numpyro_slic.noise.sampling import sample_noise_unit
 
@@ -124,12 +125,6 @@ def ks(a: np.ndarray, b: np.ndarray, centred: bool = False) -> dict:
         a, b = a - np.median(a), b - np.median(b)
     r = stats.ks_2samp(a, b)
     return {"statistic": float(r.statistic), "pvalue": float(r.pvalue)}
-
-
-def mean_periodogram(patches: np.ndarray) -> np.ndarray:
-    """Mean |FFT|^2 / D over patches, ``numpy.fft`` order (axis 0: ky, axis 1: kx)."""
-    d = patches.shape[-1] * patches.shape[-2]
-    return np.mean(np.abs(np.fft.fft2(patches)) ** 2, axis=0) / d
 
 
 def spectra(power: np.ndarray) -> dict[str, np.ndarray]:
@@ -356,9 +351,7 @@ def make_figures(name, tag, real, positions, sets, spec_sets, ratios, args, rng)
 
 
 def _save(fig, path):
-    tmp = path + ".tmp.png"
-    fig.savefig(tmp, dpi=110, bbox_inches="tight")
-    os.replace(tmp, path)
+    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=110, bbox_inches="tight"))
 
 
 # ---- report -------------------------------------------------------------------------------------
@@ -438,10 +431,7 @@ def main(argv=None):
         "models_in_last_run": args.models,
     }
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    tmp = args.out + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(doc, f, indent=1)
-    os.replace(tmp, args.out)
+    atomic_write_json(args.out, doc, indent=1)
     print_tables(doc["models"])
     print(f"\nwrote {args.out} and figures in {args.fig_dir} ({time.perf_counter() - t0:.0f} s)")
 

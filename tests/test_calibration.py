@@ -1,9 +1,5 @@
 """Stein diagnostics and calibration, with an exact stationary Gaussian as the truth."""
 
-import importlib.util
-import pathlib
-import sys
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -13,7 +9,7 @@ import pytest
 from numpyro.infer import MCMC, NUTS
 
 from numpyro_slic import ScoreLikelihood, perturb_observation
-from numpyro_slic.noise import StationaryGaussianNoise, VESDE
+from numpyro_slic.noise import BiasedScore, StationaryGaussianNoise, VESDE
 from numpyro_slic.noise.calibration import (
     CalibratedNoise,
     ScoreCalibration,
@@ -26,23 +22,18 @@ N = 8
 K0 = (0, 0)
 
 
-def _load_benchmark():
-    """The Biased double and its noise spectrum live in benchmarks/calibration_posterior.py, which
-    measures the same double at the posterior level over many realisations: one definition for both."""
-    path = pathlib.Path(__file__).parents[1] / "benchmarks" / "calibration_posterior.py"
-    spec = importlib.util.spec_from_file_location("calibration_posterior", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+def biased_power(n: int) -> np.ndarray:
+    """The noise spectrum of the BiasedScore tests (benchmarks/calibration_posterior.py keeps a copy)."""
+    k = np.fft.fftfreq(n) * n
+    ky, kx = np.meshgrid(k, k, indexing="ij")
+    return 0.3 + 2.0 / (1 + kx**2 + (ky / 3.0) ** 2)
 
 
-_BENCH = _load_benchmark()
-# Test double of a trained net's coherent errors (DESIGN.md section 6): the exact score plus a
+# The test double of a trained net's coherent errors (docs/design.md section 6): the exact score plus a
 # constant offset 0.3, with the k = 0 and |k| = 1 modes (LOW_K) scaled by a wrong gain 2.
-Biased = _BENCH.Biased
+Biased = BiasedScore
 
-EXACT = StationaryGaussianNoise(_BENCH.biased_power(N), scale=2.0, sde=SDE)
+EXACT = StationaryGaussianNoise(biased_power(N), scale=2.0, sde=SDE)
 LEVELS = np.asarray(SDE.t_of_sigma(np.array([0.1, 0.2, 0.4])))  # trained-unit widths
 T = float(LEVELS[1])
 LOW_K = np.add.outer(np.fft.fftfreq(N) ** 2, np.fft.fftfreq(N) ** 2) * N**2 <= 1  # k = 0 and |k| = 1

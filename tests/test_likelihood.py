@@ -260,7 +260,7 @@ def test_white_gaussian_likelihood_is_measurably_wrong(blob_stationary):
 
 @pytest.mark.slow
 def test_energy_none_misleads_nuts(blob_stationary):
-    """Right gradient, zero value: NUTS's tree weights and divergence checks break (DESIGN.md s. 2)."""
+    """Right gradient, zero value: NUTS's tree weights and divergence checks break (docs/design.md s. 2)."""
     noise, data, reference = blob_stationary
 
     def likelihood(mu):

@@ -158,3 +158,26 @@ def test_jit_vmap_grad_on_models():
 def test_bad_input_raises(build, match):
     with pytest.raises(ValueError, match=match):
         build()
+
+
+def test_one_spectral_gaussian_formula_serves_the_backbone_and_the_periodogram():
+    """GaussianBackbone's energy and score are the stationary model's formula at its own P_k; the
+    periodogram estimate is the one from_patches uses."""
+    from numpyro_slic.noise.analytic import mean_periodogram, spectral_gaussian_log_prob, spectral_gaussian_score
+    from numpyro_slic.noise.learned import GaussianBackbone
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(400, 8, 10))
+    x = x + 0.5 * np.roll(x, 1, axis=-1)
+    p = mean_periodogram(x)
+    assert p.shape == (8, 10) and abs(p.mean() - 1.25) < 0.05  # variance 1 + 0.5^2
+    backbone = GaussianBackbone.from_patches(x, radius=3)
+    u = jnp.asarray(rng.normal(size=(12, 14)), jnp.float32)
+    p_t = backbone.power(u.shape) + 0.3**2
+    np.testing.assert_allclose(backbone.energy(u, 0.3), -spectral_gaussian_log_prob(u, p_t), rtol=1e-6)
+    np.testing.assert_allclose(backbone.score(u, 0.3), spectral_gaussian_score(u, p_t), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(spectral_gaussian_score(u, p_t), jax.grad(spectral_gaussian_log_prob)(u, p_t),
+                               rtol=1e-4, atol=1e-5)
+    model = StationaryGaussianNoise(jnp.asarray(p_t))
+    np.testing.assert_allclose(model.unit_log_prob(u, 0.5),
+                               spectral_gaussian_log_prob(u, p_t + model.sde.sigma(0.5) ** 2), rtol=1e-6)

@@ -6,19 +6,24 @@ import json
 import os
 import secrets
 import zipfile
+from typing import Any, BinaryIO, Callable
 
 import numpy as np
 
 from .patchset import FORMAT, FORMAT_VERSION, PatchSet
 
-__all__ = ["save_patch_set", "load_patch_set", "atomic_savez", "atomic_write_json"]
+__all__ = ["save_patch_set", "load_patch_set", "atomic_write", "atomic_savez", "atomic_write_json"]
 
 
-def _atomic_write(path: str | os.PathLike, write) -> None:
+def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], Any]) -> None:
     """Calls ``write(binary file)`` on a temporary file beside ``path``, then renames it onto ``path``.
 
-    A crash never leaves a half-written file at ``path``. The temporary file is opened like any
-    other (permissions follow the umask, unlike ``tempfile.mkstemp``'s 0600).
+    The package's one atomic file writer (patch sets, JSON results, model bundles, training
+    checkpoints, figures). A crash or an exception in ``write`` never leaves a half-written file at
+    ``path`` (an existing file stays as it was) nor the temporary file behind. The data are flushed
+    and fsynced before the rename (``os.replace``, atomic on POSIX and Windows within one file
+    system). The temporary file is opened like any other (permissions follow the umask, unlike
+    ``tempfile.mkstemp``'s 0600). The directory of ``path`` must exist.
     """
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
@@ -40,12 +45,12 @@ def _atomic_write(path: str | os.PathLike, write) -> None:
 def atomic_savez(path: str | os.PathLike, *, compress: bool = False, **arrays) -> None:
     """``np.savez(path, **arrays)`` (``np.savez_compressed`` with ``compress``), written atomically."""
     savez = np.savez_compressed if compress else np.savez
-    _atomic_write(path, lambda f: savez(f, **arrays))
+    atomic_write(path, lambda f: savez(f, **arrays))
 
 
 def atomic_write_json(path: str | os.PathLike, obj, **dump_kwargs) -> None:
     """``json.dump(obj)`` to ``path`` (UTF-8), written atomically; ``dump_kwargs`` go to json.dumps."""
-    _atomic_write(path, lambda f: f.write(json.dumps(obj, **dump_kwargs).encode("utf-8")))
+    atomic_write(path, lambda f: f.write(json.dumps(obj, **dump_kwargs).encode("utf-8")))
 
 
 def save_patch_set(path: str | os.PathLike, patch_set: PatchSet, *, compress: bool = False) -> None:

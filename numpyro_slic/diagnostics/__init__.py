@@ -1,7 +1,19 @@
 """Diagnostics: the ArviZ bridge (conversion, summaries, ESS per gradient evaluation) and figures."""
 
-from .arviz_io import ess_per_gradient, summary, to_inference_data
-from .plots import corner_plot, noise_comparison_plot, residual_plot, sbc_ecdf_plot, tarp_plot
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_exports
+
+_EXPORTS = {
+    "ess_per_gradient": ".arviz_io",
+    "summary": ".arviz_io",
+    "to_inference_data": ".arviz_io",
+    "corner_plot": ".plots",
+    "noise_comparison_plot": ".plots",
+    "residual_plot": ".plots",
+    "sbc_ecdf_plot": ".plots",
+    "tarp_plot": ".plots",
+}
 
 __all__ = [
     "to_inference_data",
@@ -13,3 +25,8 @@ __all__ = [
     "tarp_plot",
     "sbc_ecdf_plot",
 ]
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, [])
+
+if TYPE_CHECKING:
+    from .arviz_io import ess_per_gradient, summary, to_inference_data
+    from .plots import corner_plot, noise_comparison_plot, residual_plot, sbc_ecdf_plot, tarp_plot

@@ -12,13 +12,24 @@ The pure samplers (blackjax-like ``init`` / ``step`` pairs) are ``infer.mala`` a
   strong-lens NumPyro model.
 """
 
-from . import langevin, mala
-from .base import Metric
-from .handlers import diffusion_level
-from .langevin import AnnealedLangevin, geometric_levels
-from .lens import LIKELIHOODS, anchored_reference, lens_model, lens_priors, likelihood_noise
-from .line_integral import gauss_lobatto_nodes, log_density_difference
-from .mala import MALA
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_exports
+
+_EXPORTS = {
+    "Metric": ".base",
+    "diffusion_level": ".handlers",
+    "AnnealedLangevin": ".langevin",
+    "geometric_levels": ".langevin",
+    "LIKELIHOODS": ".lens",
+    "anchored_reference": ".lens",
+    "lens_model": ".lens",
+    "lens_priors": ".lens",
+    "likelihood_noise": ".lens",
+    "gauss_lobatto_nodes": ".line_integral",
+    "log_density_difference": ".line_integral",
+    "MALA": ".mala",
+}
 
 __all__ = [
     "MALA",
@@ -36,3 +47,13 @@ __all__ = [
     "mala",
     "langevin",
 ]
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, ['langevin', 'mala'])
+
+if TYPE_CHECKING:
+    from . import langevin, mala
+    from .base import Metric
+    from .handlers import diffusion_level
+    from .langevin import AnnealedLangevin, geometric_levels
+    from .lens import LIKELIHOODS, anchored_reference, lens_model, lens_priors, likelihood_noise
+    from .line_integral import gauss_lobatto_nodes, log_density_difference
+    from .mala import MALA

@@ -16,7 +16,6 @@ follow-up (Legin et al. 2024, arXiv:2410.19956), with the end points reused.
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Callable
 
 import jax
@@ -24,29 +23,17 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
+from ..quadrature import gauss_lobatto
+
 __all__ = ["gauss_lobatto_nodes", "log_density_difference"]
 
 
-@lru_cache(maxsize=None)
 def gauss_lobatto_nodes(k: int) -> tuple[np.ndarray, np.ndarray]:
     """K-point Gauss-Lobatto rule on [0, 1]: nodes (K,) ascending with u[0] = 0, u[-1] = 1; weights (K,).
 
-    Exact for polynomials of degree <= 2K - 3.
+    Exact for polynomials of degree <= 2K - 3 (``numpyro_slic.quadrature.gauss_lobatto``).
     """
-    if int(k) != k or k < 2:
-        raise ValueError(f"the Gauss-Lobatto rule needs an integer number of nodes >= 2, got {k!r}.")
-    k = int(k)
-    leg = np.polynomial.legendre
-    p_km1 = np.zeros(k)
-    p_km1[k - 1] = 1.0  # P_{K-1} in the Legendre basis
-    slope = leg.legder(p_km1)
-    interior = np.sort(np.real(leg.legroots(slope))) if k > 2 else np.zeros(0)
-    curvature = leg.legder(slope)
-    for _ in range(3):  # Newton polishing: the companion-matrix roots lose digits for large K
-        interior = interior - leg.legval(interior, slope) / leg.legval(interior, curvature)
-    x = np.concatenate([[-1.0], interior, [1.0]])
-    w = 2.0 / (k * (k - 1) * leg.legval(x, p_km1) ** 2)
-    return (x + 1.0) / 2.0, w / 2.0
+    return gauss_lobatto(k)
 
 
 def log_density_difference(

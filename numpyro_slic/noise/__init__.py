@@ -1,16 +1,40 @@
 """Noise models: the protocol, analytic densities, learned networks (training, bundles), sampling,
 probability-flow log-density and Stein calibration."""
 
-from .analytic import GaussianMixtureNoise, StationaryGaussianNoise, WhiteGaussianNoise
-from .base import NoiseModel, ScoreFunction, as_noise_model
-from .calibration import CalibratedNoise, ScoreCalibration, SteinDiagnostics, fit_calibration, stein_diagnostics
-from .bundle import load_noise_model, read_bundle_metadata, save_noise_model, shipped_models
-from .flow import ode_log_prob
-from .learned import GaussianBackbone, LearnedNoise
-from .networks import UNet, UNetConfig
-from .sampling import sample_noise, sample_noise_unit
-from .sde import VESDE, VPSDE
-from .training import TrainConfig, train_noise_model, validation_loss
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_exports
+
+_EXPORTS = {
+    "GaussianMixtureNoise": ".analytic",
+    "StationaryGaussianNoise": ".analytic",
+    "WhiteGaussianNoise": ".analytic",
+    "NoiseModel": ".base",
+    "ScoreFunction": ".base",
+    "as_noise_model": ".base",
+    "CalibratedNoise": ".calibration",
+    "ScoreCalibration": ".calibration",
+    "SteinDiagnostics": ".calibration",
+    "fit_calibration": ".calibration",
+    "stein_diagnostics": ".calibration",
+    "load_noise_model": ".bundle",
+    "read_bundle_metadata": ".bundle",
+    "save_noise_model": ".bundle",
+    "shipped_models": ".bundle",
+    "ode_log_prob": ".flow",
+    "GaussianBackbone": ".learned",
+    "LearnedNoise": ".learned",
+    "UNet": ".networks",
+    "UNetConfig": ".networks",
+    "sample_noise": ".sampling",
+    "sample_noise_unit": ".sampling",
+    "VESDE": ".sde",
+    "VPSDE": ".sde",
+    "TrainConfig": ".training",
+    "train_noise_model": ".training",
+    "validation_loss": ".training",
+    "BiasedScore": ".miscalibrated",
+}
 
 __all__ = [
     "NoiseModel",
@@ -40,4 +64,19 @@ __all__ = [
     "fit_calibration",
     "ScoreCalibration",
     "CalibratedNoise",
+    "BiasedScore",
 ]
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, [])
+
+if TYPE_CHECKING:
+    from .analytic import GaussianMixtureNoise, StationaryGaussianNoise, WhiteGaussianNoise
+    from .base import NoiseModel, ScoreFunction, as_noise_model
+    from .calibration import CalibratedNoise, ScoreCalibration, SteinDiagnostics, fit_calibration, stein_diagnostics
+    from .bundle import load_noise_model, read_bundle_metadata, save_noise_model, shipped_models
+    from .flow import ode_log_prob
+    from .learned import GaussianBackbone, LearnedNoise
+    from .networks import UNet, UNetConfig
+    from .sampling import sample_noise, sample_noise_unit
+    from .sde import VESDE, VPSDE
+    from .miscalibrated import BiasedScore
+    from .training import TrainConfig, train_noise_model, validation_loss

@@ -17,7 +17,14 @@ from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 from .base import NoiseModel, is_concrete
 from .sde import VESDE
 
-__all__ = ["WhiteGaussianNoise", "StationaryGaussianNoise", "GaussianMixtureNoise"]
+__all__ = [
+    "WhiteGaussianNoise",
+    "StationaryGaussianNoise",
+    "GaussianMixtureNoise",
+    "mean_periodogram",
+    "spectral_gaussian_log_prob",
+    "spectral_gaussian_score",
+]
 
 _LOG_2PI = float(np.log(2 * np.pi))
 
@@ -77,6 +84,42 @@ def _fft_axes(ndim: int) -> tuple[int, ...]:
     return tuple(range(-ndim, 0))
 
 
+# ---- the stationary Gaussian in Fourier space: one formula for every model that uses it ----------
+# StationaryGaussianNoise, the learned models' GaussianBackbone and the validation script's spectra
+# all go through these three functions.
+
+
+def spectral_gaussian_log_prob(u: Float[Array, "*event"], power: Float[Array, "*event"]) -> Float[Array, ""]:
+    """log N(u; 0, C) for one event u with C = F^-1 diag(power) F (periodic stationary Gaussian).
+
+    With U = fftn(u) (unnormalised) over all of u's axes and D = u.size,
+
+        log N = -1/2 sum_k |U_k|^2 / (D P_k) - 1/2 sum_k log(2 pi P_k).
+
+    ``power`` is P_k in ``numpy.fft.fftn`` order, at the level wanted (P_k + sigma(t)^2 for Q_t).
+    """
+    uk = jnp.fft.fftn(u, axes=_fft_axes(power.ndim))
+    quad = jnp.sum((uk.real**2 + uk.imag**2) / power) / u.size
+    return -0.5 * quad - 0.5 * jnp.sum(_LOG_2PI + jnp.log(power))
+
+
+def spectral_gaussian_score(u: Float[Array, "*event"], power: Float[Array, "*event"]) -> Float[Array, "*event"]:
+    """grad_u of ``spectral_gaussian_log_prob``: -C^-1 u = -ifftn(fftn(u) / P_k)."""
+    axes = _fft_axes(power.ndim)
+    return -jnp.fft.ifftn(jnp.fft.fftn(u, axes=axes) / power, axes=axes).real
+
+
+def mean_periodogram(x: Float[ArrayLike, "n *event"]) -> np.ndarray:
+    """Mean |fftn(x_i)|^2 / D over the first axis (NumPy, float64): the estimate of P_k from patches.
+
+    For zero-mean stationary noise its expectation is the power P_k (the covariance's eigenvalue per
+    Fourier mode, ``numpy.fft.fftn`` order); white noise of sd s has P_k = s^2.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    axes = tuple(range(1, x.ndim))
+    return np.mean(np.abs(np.fft.fftn(x, axes=axes)) ** 2, axis=0) / np.prod(x.shape[1:])
+
+
 class StationaryGaussianNoise(_AnalyticNoise):
     """Stationary (translation-invariant, periodic) Gaussian noise, diagonal in Fourier space.
 
@@ -123,14 +166,10 @@ class StationaryGaussianNoise(_AnalyticNoise):
         return jnp.fft.ifftn(uk, axes=_fft_axes(self.power.ndim)).real
 
     def unit_log_prob(self, u, t):
-        p_t = self.power + self.sde.sigma(t) ** 2
-        uk = self._fft(u)
-        quad = jnp.sum((uk.real**2 + uk.imag**2) / p_t) / u.size
-        return -0.5 * quad - 0.5 * jnp.sum(_LOG_2PI + jnp.log(p_t))
+        return spectral_gaussian_log_prob(u, self.power + self.sde.sigma(t) ** 2)
 
     def unit_score(self, u, t):
-        p_t = self.power + self.sde.sigma(t) ** 2
-        return -self._ifft(self._fft(u) / p_t)
+        return spectral_gaussian_score(u, self.power + self.sde.sigma(t) ** 2)
 
     def unit_sample(self, key, sample_shape):
         z = jax.random.normal(key, sample_shape + self.event_shape)
@@ -158,9 +197,7 @@ class StationaryGaussianNoise(_AnalyticNoise):
             )
         if not np.all(np.isfinite(x)):
             raise ValueError("from_patches: patches contain NaN or inf; mask or drop those patches.")
-        axes = tuple(range(1, x.ndim))
-        xk = np.fft.fftn(x, axes=axes)
-        power = np.mean(np.abs(xk) ** 2, axis=0) / np.prod(x.shape[1:])
+        power = mean_periodogram(x)
         # Enforce P_k = P_-k exactly (true of every real field, and what makes samples real).
         mirrored = np.flip(np.roll(power, -1, axis=tuple(range(power.ndim))), axis=tuple(range(power.ndim)))
         power = 0.5 * (power + mirrored)

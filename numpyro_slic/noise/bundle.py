@@ -21,7 +21,6 @@ import importlib.resources
 import io
 import json
 import os
-import tempfile
 import zipfile
 from typing import Any
 
@@ -30,6 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..data.io import atomic_write
 from .base import NoiseModel
 from .learned import GaussianBackbone, LearnedNoise
 from .networks import UNet, UNetConfig
@@ -52,8 +52,8 @@ def shipped_models() -> tuple[str, ...]:
 def save_noise_model(path: str | os.PathLike, model: NoiseModel, metadata: dict[str, Any] | None = None) -> None:
     """Writes ``model`` (a ``LearnedNoise``, or a ``CalibratedNoise`` around one) to a bundle.
 
-    The file is written to a temporary file beside ``path`` and moved into place with
-    ``os.replace``, so ``path`` is never left half-written.
+    The file is written atomically (``numpyro_slic.data.io.atomic_write``): ``path`` is never left
+    half-written.
 
     Args:
         path: the bundle file (conventionally ``.zip``); its directory must exist.
@@ -84,27 +84,12 @@ def save_noise_model(path: str | os.PathLike, model: NoiseModel, metadata: dict[
     except (TypeError, ValueError) as err:
         raise ValueError(f"save_noise_model: metadata must be JSON-serialisable (finite numbers): {err}") from err
 
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        raise FileNotFoundError(f"Directory {directory!r} does not exist; create it before saving {path!r}.")
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".zip")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-                zf.writestr(_JSON, text)
-                zf.writestr(_WEIGHTS, weights)
-            f.flush()
-            os.fsync(f.fileno())
-        # mkstemp creates the file private (0600); give it the permissions of a normal new file.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    def write(f):
+        with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+            zf.writestr(_JSON, text)
+            zf.writestr(_WEIGHTS, weights)
+
+    atomic_write(path, write)
 
 
 def load_noise_model(name_or_path: str | os.PathLike) -> NoiseModel:
@@ -163,7 +148,7 @@ def _resolve(name_or_path) -> str:
         if not ref.is_file():
             raise FileNotFoundError(
                 f"The shipped model {name_or_path!r} is missing from this installation ({ref}); "
-                "reinstall numpyro-slic, or train it with scripts/train_shipped_models.py."
+                "reinstall numpyro-slic, or train it with scripts/train_shipped_models.sh."
             )
         return os.fspath(ref)
     path = os.fspath(name_or_path)

@@ -11,7 +11,7 @@ part vanishes too, so one gain per mode restores the whole identity. By Cauchy-S
 identity bounds the score power: E|S_k|^2 / D >= D / E|X_k|^2 (= 1 / P_k(t) for Gaussian noise,
 where it holds with equality). A trained network's typical errors, a constant score offset and a
 mis-scaled large-scale mode, break these at k = 0 and low k, where they bias a likelihood gradient
-most (DESIGN.md section 6).
+most (docs/design.md section 6).
 
 ``stein_diagnostics`` measures the violations with standard errors; ``fit_calibration`` estimates
 the corrections (mean map, optional per-mode gains) at a few levels; ``CalibratedNoise`` applies

@@ -23,7 +23,6 @@ at width sigma_VE = sigma_VP / alpha; the same formula serves both schedules.
 from __future__ import annotations
 
 import copy
-import math
 from typing import ClassVar, Literal
 
 import equinox as eqx
@@ -32,7 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
-from .analytic import StationaryGaussianNoise
+from .analytic import StationaryGaussianNoise, spectral_gaussian_log_prob, spectral_gaussian_score
 from .base import NoiseModel
 from .networks import UNet
 from .sde import VESDE, VPSDE
@@ -40,7 +39,6 @@ from .sde import VESDE, VPSDE
 __all__ = ["GaussianBackbone", "LearnedNoise", "Parameterisation"]
 
 Parameterisation = Literal["score", "energy"]
-_LOG_2PI = math.log(2 * math.pi)
 
 
 class GaussianBackbone(eqx.Module):
@@ -98,15 +96,11 @@ class GaussianBackbone(eqx.Module):
         return jnp.maximum(p, self.floor * self.kernel[r, r])
 
     def score(self, u: Float[Array, "H W"], sigma: Float[ArrayLike, ""]) -> Float[Array, "H W"]:
-        p_t = self.power(u.shape) + sigma**2
-        return -jnp.fft.ifft2(jnp.fft.fft2(u) / p_t).real
+        return spectral_gaussian_score(u, self.power(u.shape) + sigma**2)
 
     def energy(self, u: Float[Array, "H W"], sigma: Float[ArrayLike, ""]) -> Float[Array, ""]:
         """-log density (with its normalising constant) of the backbone at width ``sigma``."""
-        p_t = self.power(u.shape) + sigma**2
-        uk = jnp.fft.fft2(u)
-        quad = jnp.sum((uk.real**2 + uk.imag**2) / p_t) / u.size
-        return 0.5 * quad + 0.5 * jnp.sum(_LOG_2PI + jnp.log(p_t))
+        return -spectral_gaussian_log_prob(u, self.power(u.shape) + sigma**2)
 
 
 class LearnedNoise(NoiseModel):

@@ -11,8 +11,7 @@
 - determinism: step i's batch, crops, levels and noise come from ``fold_in(key, i)``, so a run
   resumed from a checkpoint continues exactly as an uninterrupted one;
 - checkpoints: one file (JSON header + ``eqx.tree_serialise_leaves`` of step, weights, optimiser
-  state, EMA and best weights), written to a temporary file and moved into place with
-  ``os.replace``;
+  state, EMA and best weights), written atomically (``numpyro_slic.data.io.atomic_write``);
 - early stopping: with validation patches, the EMA weights with the lowest validation loss are
   returned (``TrainConfig.keep_best``): a 0.9M-parameter net memorised the 120 000 JWST training
   pixels within a few thousand steps (docs/noise_models.md);
@@ -31,7 +30,6 @@ import io
 import json
 import os
 import struct
-import tempfile
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -43,6 +41,7 @@ import numpy as np
 import optax
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
+from ..data.io import atomic_write
 from .base import NoiseModel
 from .learned import GaussianBackbone, LearnedNoise, Parameterisation
 from .networks import UNet, UNetConfig
@@ -400,18 +399,7 @@ def _save_checkpoint(path: str, run_id: dict, step: int, state) -> None:
     header = json.dumps({"run": run_id, "step": step}).encode()
     buf = io.BytesIO()
     eqx.tree_serialise_leaves(buf, (jnp.int32(step), jax.device_get(state)))
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".eqx")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(_MAGIC + struct.pack("<Q", len(header)) + header + buf.getvalue())
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, lambda f: f.write(_MAGIC + struct.pack("<Q", len(header)) + header + buf.getvalue()))
 
 
 def _load_checkpoint(path: str, run_id: dict, like) -> tuple[int, Any]:

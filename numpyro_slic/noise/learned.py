@@ -121,7 +121,8 @@ class LearnedNoise(NoiseModel):
         reference_patch: a held-out real noise patch (trained units) where ScoreLikelihood's line
             integral starts, or None (then ``reference`` is zero).
         scale: physical units per trained unit.
-        t_min, t_max: the trained range of t; levels outside it are clipped into it.
+        t_min, t_max: the trained range of t; traced levels outside it are clipped into it (concrete
+            ones are refused by ScoreLikelihood and AnnealedLangevin).
         event_shape: None (any ``(H, W)``) until fixed with ``with_event_shape``.
     """
 

@@ -158,11 +158,12 @@ def test_line_and_value_tests_agree_step_by_step(blob):
 
 # AnnealedLangevin: each draw is one anneal over 6 levels (sigma 3 -> 0.1 geometric, then t = 0) of
 # 20 unadjusted steps with alpha = 0.2. Measured on this problem (4 x 1000 draws, four seeds): mean
-# shifts <= 0.025 posterior sd, sd ratios 1.016 to 1.037 (the O(alpha) variance inflation of
+# shifts <= 0.045 posterior sd, sd ratios 1.009 to 1.050 (the O(alpha) variance inflation of
 # unadjusted Langevin: alpha / 8 = 2.5% per unit-curvature direction on a Gaussian), ESS about 0.9
 # per draw. Bounds: 4000 draws give shift and sd-ratio standard errors of about 0.025 against the
 # reference, so |shift| < 0.15 and 0.95 < ratio < 1.12 allow the measured bias plus 3-4 standard
-# errors; an unannealed or wrongly preconditioned chain (or a sign error in the step) fails them.
+# errors; a wrongly preconditioned chain (or a sign error in the step) fails them (an unannealed one
+# does not: it measured the same here, see docs/samplers.md).
 @pytest.mark.slow
 def test_annealed_langevin_accuracy(blob):
     noise, data, reference = blob

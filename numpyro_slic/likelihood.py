@@ -7,7 +7,10 @@ Usage inside any NumPyro model::
 Gradients. d/dloc log p = -s(d - loc, t) and d/dvalue log p = +s(d - loc, t), where s is the noise
 model's score. They are supplied through ``jax.custom_jvp``, so a gradient costs one score evaluation
 plus the simulator's vector-Jacobian product (never a Jacobian), in reverse mode and in forward mode
-(``NUTS(forward_mode_differentiation=True)``).
+(``NUTS(forward_mode_differentiation=True)``). With energy "line", "ode" or "none" these are the
+only derivatives: differentiating in the noise model's parameters, ``t`` or ``reference`` raises a
+ValueError (a score is d/dr log Q_t only, and the "line" value leaves out Q_t's normalisation, which
+depends on them). Hold them fixed, or use energy="exact", which is plain autodiff in everything.
 
 Value. NUTS and HMC use the potential's value as well as its gradient (tree weights, divergence test,
 step-size adaptation, Metropolis test), so the value must be a consistent log-density up to a constant
@@ -25,10 +28,13 @@ step-size adaptation, Metropolis test), so the value must be a consistent log-de
 
 from __future__ import annotations
 
+from functools import partial
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.custom_derivatives import SymbolicZero
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 from numpyro.distributions import Distribution, constraints
 from numpyro.util import not_jax_tracer
@@ -92,17 +98,29 @@ def _event_log_prob(noise, r, t, r_ref, *, energy, nodes, path):
 
         return ode_log_prob(noise, r, t), score
 
-    # Noise-model parameters, t and r_ref are held fixed: their tangents are dropped, so gradients
-    # reach loc and value only (a score gives no derivative with respect to its own weights).
+    # The custom rule differentiates in r only: the score is d/dr log Q_t, and nothing here gives the
+    # derivative in the noise model's parameters, t or r_ref (for "line" not even the value would:
+    # it leaves out the normalisation of Q_t, which depends on them). With symbolic zeros a tangent
+    # that is not differentiated arrives as a SymbolicZero, so a real one is an error, never a
+    # silent zero.
     @jax.custom_jvp
     def log_density(r, dynamic):
         return value_and_score(r, dynamic)[0]
 
-    @log_density.defjvp
+    @partial(log_density.defjvp, symbolic_zeros=True)
     def _(primals, tangents):
         r, dynamic = primals
-        dr, _ = tangents
+        dr, ddynamic = tangents
+        if not all(isinstance(d, SymbolicZero) for d in jax.tree.leaves(ddynamic)):
+            raise ValueError(
+                f"ScoreLikelihood(energy={energy!r}) is differentiated with respect to the noise model's "
+                "parameters, t or reference, but its gradient is the score, d/dr log Q_t(r), only. Use "
+                "energy='exact' (a noise model with an exact log_prob) to learn noise parameters, or "
+                "hold the noise model, t and reference fixed (constants, or jax.lax.stop_gradient)."
+            )
         value, score = value_and_score(r, dynamic)
+        if isinstance(dr, SymbolicZero):
+            return value, jnp.zeros_like(value)
         return value, jnp.sum(score * dr)
 
     return log_density(r, dynamic)

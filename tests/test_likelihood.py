@@ -90,6 +90,38 @@ def test_gradient_reaches_simulator_parameters_through_vjp(stationary):
     np.testing.assert_allclose(g_line, g_exact, rtol=1e-4)
 
 
+@pytest.mark.parametrize("energy", ["line", "none", "ode"])
+def test_noise_parameter_gradients_raise_unless_exact(energy):
+    """Only "exact" differentiates in the noise parameters, t and reference; the others raise.
+
+    They used to return d/dsigma = 0 silently (the custom JVP dropped every tangent but r's).
+    """
+    sigma = 1.3
+    x = sigma * jax.random.normal(jax.random.key(4), (H, W))
+    loc = jnp.zeros((H, W))
+
+    def log_p(sigma, loc=loc, energy=energy, t=0.0, reference=None):
+        return ScoreLikelihood(WhiteGaussianNoise(sigma), loc, energy=energy, t=t, reference=reference).log_prob(x)
+
+    # White Gaussian: d/dsigma log p = |x|^2 / sigma^3 - D / sigma.
+    analytic = float(jnp.sum(x**2)) / sigma**3 - x.size / sigma
+    np.testing.assert_allclose(jax.grad(log_p)(sigma, energy="exact"), analytic, rtol=1e-5)
+    fix = "energy='exact'.*or hold the noise model, t and reference fixed"
+    with pytest.raises(ValueError, match=fix):
+        jax.grad(log_p)(sigma)
+    with pytest.raises(ValueError, match=fix):
+        jax.jacfwd(log_p)(sigma)  # forward mode (NUTS(forward_mode_differentiation=True)) too
+    with pytest.raises(ValueError, match=fix):
+        jax.grad(lambda t: log_p(sigma, t=t))(0.3)
+    with pytest.raises(ValueError, match=fix):
+        jax.grad(lambda ref: log_p(sigma, reference=ref))(jnp.zeros((H, W)))
+    # Held fixed, the noise parameters leave the gradient in loc as it was: minus the score.
+    score = -x / sigma**2
+    np.testing.assert_allclose(jax.grad(lambda m: log_p(sigma, loc=m))(loc), -score, rtol=1e-5)
+    np.testing.assert_allclose(jax.jit(jax.grad(lambda m: log_p(sigma, loc=m)))(loc), -score, rtol=1e-5)
+    assert float(jax.grad(lambda s: log_p(jax.lax.stop_gradient(s)))(sigma)) == 0.0
+
+
 @pytest.mark.parametrize("path", ["linear", "arc"])
 @pytest.mark.parametrize("which", ["stationary", "mixture"])
 def test_line_energy_differences_equal_exact(which, path, request):

@@ -6,12 +6,15 @@ import numpy as np
 import pytest
 
 from numpyro_slic.noise import (
+    VESDE,
+    VPSDE,
     GaussianMixtureNoise,
+    LearnedNoise,
     NoiseModel,
     ScoreFunction,
     StationaryGaussianNoise,
-    VESDE,
 )
+from numpyro_slic.noise.networks import UNet, UNetConfig
 from numpyro_slic.noise.sampling import diffusion_g2, sample_noise, sample_noise_unit
 
 SDE = VESDE(0.01, 20.0)  # small range: few steps suffice
@@ -57,6 +60,28 @@ def test_g2_is_the_derivative_of_the_schedule():
     t = 0.37
     expected = 2 * np.log(20.0 / 0.01) * float(SDE.sigma(t)) ** 2
     np.testing.assert_allclose(float(diffusion_g2(STATIONARY, t)), expected, rtol=1e-5)
+
+
+@pytest.mark.parametrize("sde", [VESDE(0.01, 20.0), VPSDE(0.1, 20.0)], ids=["ve", "vp"])
+def test_learned_g2_at_the_bounds_of_its_levels(sde):
+    """A learned model holds t inside [t_min, t_max]; at the bounds g^2 is still the schedule's.
+
+    jnp.clip's derivative at its bounds is 1/2, which used to halve g^2 exactly where the reverse SDE
+    and the probability-flow ODE start and end.
+    """
+    # g^2 never calls the net, so its shapes stand in for it (building one costs seconds).
+    net = eqx.filter_eval_shape(UNet, UNetConfig(width=8, channel_mults=(1,), embed_dim=16, groups=4),
+                                key=jax.random.key(0))
+    model = LearnedNoise(net, sde, t_min=0.05, t_max=0.9)
+
+    def analytic(t):  # d ve_sigma(t)^2 / dt
+        if isinstance(sde, VESDE):
+            return 2 * float(sde.sigma(t)) ** 2 * np.log(sde.sigma_max / sde.sigma_min)
+        # ve_sigma^2 = 1 / alpha^2 - 1 with d(-2 log alpha)/dt = beta(t).
+        return (1 + float(sde.ve_sigma(t)) ** 2) * (sde.beta_min + t * (sde.beta_max - sde.beta_min))
+
+    for t in (model.t_min, 0.5, model.t_max):
+        np.testing.assert_allclose(float(diffusion_g2(model, t)), analytic(t), rtol=1e-5, err_msg=f"t={t}")
 
 
 @pytest.mark.parametrize(

@@ -142,6 +142,7 @@ class _ModelKernel(MCMCKernel):
                 model_args=model_args,
                 model_kwargs=model_kwargs,
             )
+            self._check_model_trace(info.model_trace)
             self._potential_fn_gen = info.potential_fn
             self._postprocess_fn = info.postprocess_fn
             if init_params is None:
@@ -169,6 +170,10 @@ class _ModelKernel(MCMCKernel):
         if self._postprocess_fn is None:
             return identity
         return self._postprocess_fn(*model_args, **(model_kwargs or {}))
+
+    def _check_model_trace(self, model_trace: dict) -> None:
+        """Checks the model once, on the trace ``initialize_model`` ran, before any chain starts
+        (a hook: the default checks nothing)."""
 
     @abstractmethod
     def _init_one(self, position, rng_key, model_args, model_kwargs):

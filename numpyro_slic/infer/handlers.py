@@ -14,11 +14,23 @@ from numpyro.primitives import Messenger
 
 from ..likelihood import ScoreLikelihood
 
-__all__ = ["diffusion_level"]
+__all__ = ["diffusion_level", "score_likelihood_sites"]
 
 
 def _is_score_likelihood(x) -> bool:
     return isinstance(x, ScoreLikelihood)
+
+
+def score_likelihood_sites(model_trace: dict) -> dict[str, list[ScoreLikelihood]]:
+    """The ScoreLikelihoods of each sample site of a model trace, found inside wrappers as
+    ``diffusion_level`` finds them; sites without one are left out."""
+    sites = {}
+    for name, msg in model_trace.items():
+        if msg["type"] == "sample":
+            found = [d for d in jax.tree.leaves(msg["fn"], is_leaf=_is_score_likelihood) if _is_score_likelihood(d)]
+            if found:
+                sites[name] = found
+    return sites
 
 
 class diffusion_level(Messenger):

@@ -55,7 +55,7 @@ from numpyro.infer.initialization import init_to_uniform
 from ..likelihood import level_for_sigma
 from ..noise.base import NoiseModel, as_noise_model
 from .base import Metric, _ModelKernel, langevin_proposal, log_proposal_ratio
-from .handlers import diffusion_level
+from .handlers import diffusion_level, score_likelihood_sites
 from .line_integral import log_density_difference
 
 __all__ = [
@@ -311,7 +311,10 @@ class AnnealedLangevin(_ModelKernel):
         model: a NumPyro model with one or more ScoreLikelihood sites.
         levels: diffusion levels t, largest first; the last is where samples are taken (usually the
             level of the model's ScoreLikelihood: the data's perturbation level, or 0 for an exact
-            analytic noise model). ``geometric_levels`` makes a schedule geometric in sigma.
+            analytic noise model). ``geometric_levels`` makes a schedule geometric in sigma. Every
+            level must lie in each ScoreLikelihood site's [t_min, t_max] (checked at init; ValueError
+            otherwise). All sites share t, so sites whose noise models have different schedules
+            anneal at different widths sigma(t).
         steps_per_level: Langevin steps at each level (one anneal = len(levels) * steps_per_level).
         step_size: alpha in units of each level's estimated posterior curvature (module docstring):
             the last level's sd bias is about alpha / 8 per unit-curvature direction on a
@@ -369,6 +372,24 @@ class AnnealedLangevin(_ModelKernel):
 
     def _model_for_potential(self):
         return self._leveled_model
+
+    def _check_model_trace(self, model_trace):
+        # The levels reach each ScoreLikelihood traced (inside lax.scan), where it cannot check
+        # them, and a level outside a noise model's range is silently wrong there: a learned model
+        # clips it to its range, a plain score function ignores t. So check them here, once.
+        lo, hi = float(self._levels.min()), float(self._levels.max())
+        for name, likelihoods in score_likelihood_sites(model_trace).items():
+            for noise in (d.noise for d in likelihoods):
+                bad = lo if lo < noise.t_min else hi if hi > noise.t_max else None
+                if bad is not None:
+                    raise ValueError(
+                        f"AnnealedLangevin: level t={bad:g} is outside [{noise.t_min:g}, {noise.t_max:g}], "
+                        f"the levels where the noise model ({type(noise).__name__}) of ScoreLikelihood site "
+                        f"{name!r} is valid. Give levels inside that range for every ScoreLikelihood site: "
+                        "end at t_min or above (for a learned model the level the data were perturbed at, "
+                        "not 0), e.g. geometric_levels(noise, sigma_max, sigma_min, num_levels) with "
+                        "sigma_min >= noise.sigma(noise.t_min); a plain score function takes levels=[0.0] only."
+                    )
 
     def _logdensity_fn(self, model_args, model_kwargs):
         def logdensity(z, t):

@@ -115,7 +115,8 @@ class LearnedNoise(NoiseModel):
         reference_patch: a held-out real noise patch (trained units) where ScoreLikelihood's line
             integral starts, or None (then ``reference`` is zero).
         scale: physical units per trained unit.
-        t_min, t_max: the trained range of t; levels outside it are clipped into it.
+        t_min, t_max: the trained range of t; traced levels outside it are clipped into it (concrete
+            ones are refused by ScoreLikelihood and AnnealedLangevin).
         event_shape: None (any ``(H, W)``) until fixed with ``with_event_shape``.
     """
 
@@ -250,7 +251,13 @@ class LearnedNoise(NoiseModel):
 
     # ---- helpers ---------------------------------------------------------------------------------
     def _clip(self, t):
-        return jnp.clip(jnp.asarray(t, dtype=jnp.result_type(float)), self.t_min, self.t_max)
+        t = jnp.asarray(t, dtype=jnp.result_type(float))
+        # Not jnp.clip alone: its derivative at the bounds is 1/2 (max/min split ties), which halved
+        # g(t)^2 = d sigma(t)^2 / dt at t_min and t_max, where the reverse SDE and the probability-flow
+        # ODE start and end. On the closed range t passes through (the schedule's own derivative);
+        # only outside it is t held at the bound.
+        inside = (t >= self.t_min) & (t <= self.t_max)
+        return jnp.where(inside, t, jnp.clip(t, self.t_min, self.t_max))
 
     def _check_event(self, u):
         if u.ndim != 2:

@@ -182,7 +182,8 @@ def reduce_ccd_frame(
 
     Args:
         raw: the raw frame as stored (``(H_raw, W_raw)``, integer or float).
-        biassec, trimsec: FITS sections ``"[x0:x1, y0:y1]"`` (1-based, inclusive; x = column).
+        biassec: FITS sections ``"[x0:x1, y0:y1]"`` (1-based, inclusive; x = column).
+        trimsec: as ``biassec``.
         header: optional header values (e.g. ``{"GAIN": 1.9}``) to record in ``info``.
 
     Returns:

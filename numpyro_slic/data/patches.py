@@ -80,8 +80,9 @@ def extract_sky_patches(
         region: the part of the image to use (default: all of it).
         normalise: divide by ``sigma`` (else ``sigma`` is recorded as 1).
         subtract_background: subtract ``background`` (else it is recorded as 0).
-        background, sigma: fixed values instead of estimates (image units; ``sigma`` in units of the
+        background: fixed values instead of estimates (image units; ``sigma`` in units of the
             whitened image when ``noise_map`` is given).
+        sigma: as ``background``.
         noise_map: optional ``(H, W)`` per-pixel noise rms; pixels where it is not positive and finite
             are masked.
         source: what the image is, for the provenance: a label (e.g. the file name) or a

@@ -100,7 +100,8 @@ def noise_comparison_plot(
     """The "which one is real?" figure: real and generated patches in a shuffled grid.
 
     Args:
-        real, generated: patches, shape (n, H, W) each; the first min(n_real, n_generated) of each.
+        real: patches, shape (n, H, W) each; the first min(n_real, n_generated) of each.
+        generated: as ``real``.
         path: image file to write.
         shuffle_seed: seed of the panel order.
         show_key: write the answer key in a small caption under the figure (R/G per panel,

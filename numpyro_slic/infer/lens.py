@@ -53,7 +53,8 @@ def lens_priors(
         flux_scale: typical source amplitude (surface brightness, data units / arcsec^2); the
             amplitude priors are log-uniform over four decades around it.
         theta_E: uniform range of the Einstein radius (arcsec).
-        center_sd, source_center_sd: sd (arcsec) of the Gaussian priors on lens and source centres.
+        center_sd: sd (arcsec) of the Gaussian priors on lens and source centres.
+        source_center_sd: as ``center_sd``.
 
     Replace any entry by a float to hold that parameter fixed, or by another distribution.
     """

@@ -48,7 +48,10 @@ def log_density_difference(
 
     Args:
         grad_fn: flat position (d,) -> grad log p (d,); called (vmapped) at the K - 2 interior nodes.
-        x, y: the two flat positions; grad_x, grad_y: grad log p at them.
+        x: the first flat position.
+        y: the second flat position.
+        grad_x: grad log p at ``x``.
+        grad_y: grad log p at ``y``.
         nodes: K >= 2.
     """
     u, w = gauss_lobatto_nodes(nodes)

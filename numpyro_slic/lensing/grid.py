@@ -28,7 +28,8 @@ class PixelGrid(eqx.Module):
     All fields are static: a grid is configuration, and its coordinates are compile-time constants.
 
     Args:
-        nx, ny: number of pixels along x (columns) and y (rows).
+        nx: number of pixels along x (columns) and y (rows).
+        ny: as ``nx``.
         pixel_scale: pixel side (arcsec).
     """
 

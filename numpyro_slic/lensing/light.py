@@ -67,10 +67,12 @@ def sersic_brightness(
     """Elliptical Sersic surface brightness at (x, y).
 
     Args:
-        x, y: positions (arcsec), any broadcastable shape.
+        x: positions (arcsec), any broadcastable shape.
+        y: as ``x``.
         amp: surface brightness at R_sersic (flux / arcsec^2).
         R_sersic: product-average half-light radius (arcsec). n_sersic: Sersic index (> 0).
-        e1, e2: ellipticity (see ``ellipticity``). center_x, center_y: centre (arcsec).
+        e1: ellipticity (see ``ellipticity``). center_x, center_y: centre (arcsec).
+        e2: as ``e1``.
 
     Returns:
         Surface brightness (flux / arcsec^2), the broadcast shape of the inputs.

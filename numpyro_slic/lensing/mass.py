@@ -73,7 +73,8 @@ def sis_deflection(
     """Singular isothermal sphere: alpha = theta_E * (unit vector from the centre).
 
     Args:
-        x, y: image-plane positions (arcsec), any broadcastable shape.
+        x: image-plane positions (arcsec), any broadcastable shape.
+        y: as ``x``.
         theta_E: Einstein radius (arcsec). center_x, center_y: lens centre (arcsec).
 
     Returns:
@@ -142,10 +143,13 @@ def sie_deflection(
     """Singular isothermal ellipse deflection, lenstronomy's ``SIE`` (module docstring: conventions).
 
     Args:
-        x, y: image-plane positions (arcsec), any broadcastable shape.
+        x: image-plane positions (arcsec), any broadcastable shape.
+        y: as ``x``.
         theta_E: Einstein radius (arcsec), product-average convention b = theta_E sqrt(q).
-        e1, e2: ellipticity components (``ellipticity_to_phi_q``); |e| is clipped at 0.9999.
-        center_x, center_y: lens centre (arcsec).
+        e1: ellipticity components (``ellipticity_to_phi_q``); |e| is clipped at 0.9999.
+        e2: as ``e1``.
+        center_x: lens centre (arcsec).
+        center_y: as ``center_x``.
 
     Returns:
         (alpha_x, alpha_y) in arcsec, the broadcast shape of the inputs; (0, 0) at the centre.
@@ -197,8 +201,12 @@ def shear_deflection(
     """External shear deflection (gamma1 x + gamma2 y, gamma2 x - gamma1 y) about (ra_0, dec_0).
 
     Args:
-        x, y: image-plane positions (arcsec). gamma1, gamma2: shear components (dimensionless).
-        ra_0, dec_0: where the deflection vanishes (arcsec); lenstronomy's default is the origin.
+        x: image-plane positions (arcsec).
+        y: as ``x``.
+        gamma1: shear component (dimensionless).
+        gamma2: shear component (dimensionless).
+        ra_0: where the deflection vanishes (arcsec); lenstronomy's default is the origin.
+        dec_0: as ``ra_0``.
     """
     dx, dy = jnp.asarray(x) - ra_0, jnp.asarray(y) - dec_0
     return gamma1 * dx + gamma2 * dy, gamma2 * dx - gamma1 * dy
@@ -218,8 +226,9 @@ def ray_shoot(
     """Lens equation for SIE + external shear (shear about the origin): beta = theta - alpha(theta).
 
     Args:
-        x, y: image-plane positions theta (arcsec). Other arguments as in ``sie_deflection`` and
+        x: image-plane positions theta (arcsec). Other arguments as in ``sie_deflection`` and
             ``shear_deflection``.
+        y: as ``x``.
 
     Returns:
         (beta_x, beta_y): source-plane positions (arcsec), the broadcast shape of the inputs.

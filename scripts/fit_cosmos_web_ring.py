@@ -122,8 +122,8 @@ class FitConfig:
     fill_index: int = 0
     supersampling: int = 2
     max_tree_depth: int = 8
-    out: str = "benchmarks/results/real_lens_fit.json"
-    fig_dir: str | None = "docs/figures"
+    out: str = "outputs/real_lens/real_lens_fit.json"
+    fig_dir: str | None = "outputs/real_lens"  # docs/figures holds the committed ones: --fig-dir docs/figures
     progress: bool = True
 
 
@@ -649,7 +649,8 @@ def parse_config(argv: list[str] | None = None) -> FitConfig:
     parser.add_argument("--max-tree-depth", type=int, default=defaults.max_tree_depth)
     parser.add_argument("--noise-model", default=defaults.noise_model, help="shipped name or bundle path")
     parser.add_argument("--out", default=defaults.out, help="JSON output path")
-    parser.add_argument("--fig-dir", default=defaults.fig_dir, help="figure directory ('' for none)")
+    parser.add_argument("--fig-dir", default=defaults.fig_dir, help="figure directory ('' for none); "
+                        "--fig-dir docs/figures replaces the figures the docs show")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     return FitConfig(

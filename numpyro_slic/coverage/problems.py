@@ -1,0 +1,236 @@
+"""Coverage problems: a NumPyro model, its prior, the likelihoods to compare and REAL held-out noise.
+
+A ``CoverageProblem`` is everything the injection runner needs and nothing it computes: the model
+``model(data, *, noise, t)`` (data ``None`` samples the observation), the simulator that turns a
+parameter draw into a noise-free image, the noise models of the likelihoods under test and their
+diffusion levels, and the bank of real noise patches that injections draw from.
+
+``lens_coverage_problem`` is the demo's lens (``numpyro_slic.demo``): SIE + shear + Sersic source with
+the shipped F150W PSF at 0.03"/pixel, scaled to the image size, in real held-out JWST F150W or HST
+F814W sky noise. The held-out patches are cut into disjoint ``size x size`` tiles and shuffled once;
+the first ``fit_fraction`` of the tiles fit the white and stationary Gaussians, the rest are the
+injection noise. So no likelihood has seen the noise it is tested on, and the learned model never
+saw any of it (it was trained on the training split).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from functools import partial
+from typing import Callable, Mapping
+
+import numpy as np
+
+__all__ = ["CoverageProblem", "lens_coverage_problem", "binned_psf", "noise_tiles", "NOISE_SOURCES"]
+
+# noise source -> (shipped held-out patch set, shipped noise model)
+NOISE_SOURCES = {
+    "jwst-f150w": ("jwst-f150w-sky-val", "jwst-nircam-f150w"),
+    "hst-f814w": ("hst-f814w-sky-val", "hst-acs-f814w"),
+}
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class CoverageProblem:
+    """What the injection runner needs.
+
+    Attributes:
+        name: a label stored with the results (e.g. "lens32-jwst-f150w").
+        model: NumPyro model ``model(data, *, noise, t)``; it samples the parameters ``params`` from
+            their prior and observes ``data`` (shape ``image_shape``) through a ScoreLikelihood.
+        simulator: params dict -> noise-free image ``image_shape`` (the same as inside ``model``).
+        params: names of the sampled (free) scalar parameters, in a fixed order.
+        noises: likelihood name -> noise model.
+        levels: likelihood name -> diffusion level t; every level has the same physical width
+            ``level_sigma``, so one perturbation of the data serves every likelihood.
+        level_sigma: sd of the one-off Gaussian perturbation of each injection (noise units).
+        injection_noise: real noise patches ``(N, H, W)`` the injections draw from (never used to fit
+            a likelihood).
+        metric_noise, metric_level: a cheap Gaussian noise model and its level whose posterior's
+            Laplace approximation is every likelihood's NUTS metric (the runner's docstring).
+        info: JSON-serialisable description (sources, split sizes, priors).
+    """
+
+    name: str
+    model: Callable
+    simulator: Callable
+    params: tuple[str, ...]
+    noises: Mapping[str, object]
+    levels: Mapping[str, float]
+    level_sigma: float
+    injection_noise: np.ndarray
+    metric_noise: object
+    metric_level: float
+    info: dict
+
+    @property
+    def image_shape(self) -> tuple[int, int]:
+        return tuple(self.injection_noise.shape[1:])
+
+
+def _describe(prior) -> dict | float:
+    """A JSON description of a prior: its class and scalar parameters (a float stays a float)."""
+    if isinstance(prior, float):
+        return prior
+    out = {"dist": type(prior).__name__}
+    for name in getattr(prior, "arg_constraints", {}):
+        value = np.asarray(getattr(prior, name, np.nan))
+        if value.ndim == 0:
+            out[name] = float(value)
+    base = getattr(prior, "base_dist", None)
+    if base is not None:
+        out["base"] = _describe(base)
+    return out
+
+
+def binned_psf(kernel: np.ndarray, factor: int) -> np.ndarray:
+    """A PSF kernel on pixels ``factor`` times larger: zero-padded to an odd multiple of ``factor``
+    pixels and summed over ``factor x factor`` blocks (normalised to unit sum).
+
+    The binned kernel's centre may sit up to half a fine pixel off the coarse pixel's centre: a
+    constant offset of every image, which does not matter when the same simulator makes and fits
+    the data.
+    """
+    kernel = np.asarray(kernel, dtype=np.float64)
+    if factor == 1:
+        return kernel
+    n = kernel.shape[0]
+    out = -(-n // factor)
+    out += 1 - out % 2  # odd, so the kernel keeps a centre pixel
+    pad = out * factor - n
+    kernel = np.pad(kernel, ((pad // 2, pad - pad // 2),) * 2)
+    binned = kernel.reshape(out, factor, out, factor).sum(axis=(1, 3))
+    return binned / binned.sum()
+
+
+def noise_tiles(patches: np.ndarray, size: int) -> np.ndarray:
+    """Disjoint ``size x size`` tiles of every patch, ``(N * (H // size) * (W // size), size, size)``."""
+    patches = np.asarray(patches)
+    n, h, w = patches.shape
+    if size > min(h, w):
+        raise ValueError(f"noise_tiles: tiles of {size} pixels do not fit in patches of {h} x {w}.")
+    rows, cols = h // size, w // size
+    tiles = patches[:, : rows * size, : cols * size].reshape(n, rows, size, cols, size)
+    return tiles.transpose(0, 1, 3, 2, 4).reshape(-1, size, size)
+
+
+def lens_coverage_problem(
+    size: int = 32,
+    noise_source: str = "jwst-f150w",
+    *,
+    level_sigma: float = 0.1,
+    fit_fraction: float = 0.25,
+    seed: int = 0,
+    likelihoods: tuple[str, ...] = ("white", "stationary", "slic"),
+) -> CoverageProblem:
+    """The demo's lens in real held-out sky noise, on a size x size grid that always spans 1.92".
+
+    The lens is the demo's (theta_E ~ U(0.4", 0.6"), source R_sersic ~ LogU(0.05", 0.12"), ...) at
+    every size: the pixels are 0.03" x 64 / size (0.03" at 64, 0.06" at 32) and the shipped F150W PSF
+    is binned to them, so a smaller image is the same sky seen with coarser pixels, not a smaller
+    ring whose unresolved source makes the posterior degenerate. The source amplitude prior is
+    scaled by (size / 64)^2 so the per-pixel signal-to-noise does not change with size. The noise
+    is real noise per pixel at every size. The source's Sersic index is held at 1.5 (as in the
+    demo: its degeneracy with amplitude and radius lengthens trajectories and says nothing about
+    noise); 13 free parameters.
+
+    Args:
+        size: image side in 0.03" pixels; at most the held-out patches' side (64 JWST, 32 HST).
+        noise_source: "jwst-f150w" or "hst-f814w" (shipped held-out patches and noise model).
+        level_sigma: diffusion level as a Gaussian sd in sky-sigma units (the data are perturbed
+            once at this sd; DESIGN section 1.2).
+        fit_fraction: share of the noise tiles that fit the Gaussian likelihoods (the rest is
+            injection noise).
+        seed: shuffles the tiles before the split.
+        likelihoods: any of "white", "stationary", "slic".
+    """
+    import jax.numpy as jnp
+    import numpyro.distributions as dist
+
+    from ..data import load_shipped
+    from ..infer.lens import lens_model, likelihood_noise
+    from ..lensing import LensSimulator, PixelGrid
+    from ..likelihood import level_for_sigma
+    from ..noise.bundle import load_noise_model
+
+    if noise_source not in NOISE_SOURCES:
+        raise ValueError(f"lens_coverage_problem: unknown noise_source {noise_source!r}; choose one of {tuple(NOISE_SOURCES)}.")
+    unknown = set(likelihoods) - {"white", "stationary", "slic"}
+    if unknown or not likelihoods:
+        raise ValueError(f"lens_coverage_problem: likelihoods must be among 'white', 'stationary', 'slic', got {likelihoods}.")
+    if not 0 < fit_fraction < 1:
+        raise ValueError(f"lens_coverage_problem: fit_fraction must be in (0, 1), got {fit_fraction}.")
+    patch_name, model_name = NOISE_SOURCES[noise_source]
+    held_out = load_shipped(patch_name).patches
+    if not 16 <= size <= held_out.shape[-1]:
+        raise ValueError(
+            f"lens_coverage_problem: size must be between 16 and the {noise_source} held-out patches' "
+            f"{held_out.shape[-1]} pixels, got {size}."
+        )
+    tiles = noise_tiles(held_out, size)
+    tiles = tiles[np.random.default_rng(seed).permutation(len(tiles))]
+    n_fit = max(int(round(fit_fraction * len(tiles))), 2)
+    fit, inject = tiles[:n_fit], tiles[n_fit:]
+
+    # The held-out patches are in the model's trained units (sky sigma = 1): use it at scale 1.
+    if 64 % size:
+        raise ValueError(f"lens_coverage_problem: size must divide 64 (16, 32 or 64), got {size}.")
+    factor = 64 // size
+    psf = load_shipped("jwst-f150w-psf")
+    sim = LensSimulator(PixelGrid(size, size, psf.pixel_scale * factor), psf=binned_psf(psf.kernel, factor),
+                        supersampling=2)
+    ell = partial(dist.TruncatedNormal, 0.0, 0.1, low=-0.3, high=0.3)
+    priors = {
+        "lens_theta_E": dist.Uniform(0.4, 0.6),
+        "lens_e1": ell(),
+        "lens_e2": ell(),
+        "lens_center_x": dist.Normal(0.0, 0.03),
+        "lens_center_y": dist.Normal(0.0, 0.03),
+        "shear_gamma1": dist.Normal(0.0, 0.03),
+        "shear_gamma2": dist.Normal(0.0, 0.03),
+        "source_amp": dist.LogUniform(2000.0 / factor**2, 8000.0 / factor**2),
+        "source_R_sersic": dist.LogUniform(0.1, 0.2),
+        "source_n_sersic": 1.5,
+        "source_e1": ell(),
+        "source_e2": ell(),
+        "source_center_x": dist.Normal(0.0, 0.05),
+        "source_center_y": dist.Normal(0.0, 0.05),
+    }
+    kinds = {"white": "white Gaussian", "stationary": "stationary Gaussian", "slic": "SLIC"}
+    noises = {}
+    for kind in likelihoods:
+        if kind == "slic":
+            noises[kinds[kind]] = likelihood_noise("slic", learned=load_noise_model(model_name).with_scale(1.0))
+        else:
+            noises[kinds[kind]] = likelihood_noise(kind, patches=fit)
+    model = partial(lens_model, simulator=sim, priors=priors)
+    metric_noise = likelihood_noise("stationary", patches=fit)
+
+    def simulator(params):
+        return sim({**params, "source_n_sersic": jnp.asarray(1.5)})
+
+    return CoverageProblem(
+        name=f"lens{size}-{noise_source}",
+        model=model,
+        simulator=simulator,
+        params=tuple(k for k, v in priors.items() if not isinstance(v, float)),
+        noises=noises,
+        levels={name: level_for_sigma(noise, level_sigma) for name, noise in noises.items()},
+        level_sigma=float(level_sigma),
+        injection_noise=np.asarray(inject, dtype=np.float32),
+        metric_noise=metric_noise,
+        metric_level=level_for_sigma(metric_noise, level_sigma),
+        info={
+            "problem": "lens",
+            "size": size,
+            "pixel_scale": psf.pixel_scale * factor,
+            "noise_source": noise_source,
+            "noise_patches": patch_name,
+            "noise_model": model_name,
+            "tiles_fit": int(len(fit)),
+            "tiles_injection": int(len(inject)),
+            "split_seed": seed,
+            "level_sigma": float(level_sigma),
+            "priors": {k: _describe(v) for k, v in priors.items()},
+        },
+    )

@@ -306,7 +306,7 @@ def _add_coverage(sub) -> None:
     p.add_argument("--level-sigma", type=float, default=0.1,
                    help="diffusion level of the likelihoods, as the sd of the one-off perturbation (sky sigma)")
     nuts = p.add_argument_group("NUTS")
-    nuts.add_argument("--num-warmup", type=int, default=200)
+    nuts.add_argument("--num-warmup", type=int, default=400, help="warmup per chain (step size and dense metric)")
     nuts.add_argument("--num-samples", type=int, default=500, help="draws per chain")
     nuts.add_argument("--num-chains", type=int, default=2)
     nuts.add_argument("--max-tree-depth", type=int, default=5)

@@ -93,3 +93,31 @@ def test_quickstart_white_gaussian_is_overconfident(quickstart):
         assert ns["white_overconfidence"][p] > 1.5, (p, ns["white_overconfidence"][p])
     # ... and off by more than the score-only likelihood in at least one parameter by a wide margin.
     assert max(abs(v) for v in ns["shift_sd"]["white"].values()) > 0.5, ns["shift_sd"]["white"]
+
+
+@pytest.mark.parametrize(
+    "name, small_likelihoods",
+    [("02_coverage_jwst.ipynb", {"stationary Gaussian", "SLIC"}), ("03_coverage_hst.ipynb", {"white Gaussian", "SLIC"})],
+)
+def test_coverage_notebook_runs_small_and_shows_the_committed_result(name, small_likelihoods, monkeypatch):
+    """The coverage notebooks run their smoke-size injections end to end (the SLIC one included:
+    energy "exact" for JWST, "line" for HST) and tabulate the committed full-size verdicts."""
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    monkeypatch.setenv("NUMPYRO_SLIC_NOTEBOOK_SMALL", "1")
+    monkeypatch.chdir(NOTEBOOKS)  # the notebook reads the committed results by a relative path
+    path = NOTEBOOKS / name
+    namespace = {"__name__": "__main__"}
+    try:
+        for i, source in enumerate(_code_cells(_load(path))):
+            exec(compile(source, f"{name}[code cell {i}]", "exec"), namespace)
+    finally:
+        plt.close("all")
+    mine = namespace["mine"]["likelihoods"]
+    assert set(mine) == small_likelihoods
+    assert all(entry["injections"] == 2 for entry in mine.values())
+    table = namespace["table"]
+    assert {"white Gaussian", "stationary Gaussian"} <= set(table.index)
+    assert set(table["verdict"]) <= {"calibrated", "NOT calibrated", "untested"}
+    assert (table["injections"] >= 100).all()

@@ -132,7 +132,8 @@ def lens_coverage_problem(
     scaled by (size / 64)^2 so the per-pixel signal-to-noise does not change with size. The noise
     is real noise per pixel at every size. The source's Sersic index is held at 1.5 (as in the
     demo: its degeneracy with amplitude and radius lengthens trajectories and says nothing about
-    noise); 13 free parameters.
+    noise); 13 free parameters, with the source's amplitude and radius as natural logarithms
+    (``source_log_amp``, ``source_log_R_sersic``: log-uniform priors).
 
     Args:
         size: image side in 0.03" pixels; at most the held-out patches' side (64 JWST, 32 HST).
@@ -145,10 +146,12 @@ def lens_coverage_problem(
         likelihoods: any of "white", "stationary", "slic".
     """
     import jax.numpy as jnp
+    import numpyro
     import numpyro.distributions as dist
 
     from ..data import load_shipped
-    from ..infer.lens import lens_model, likelihood_noise
+    from ..infer.lens import likelihood_noise
+    from ..likelihood import ScoreLikelihood
     from ..lensing import LensSimulator, PixelGrid
     from ..likelihood import level_for_sigma
     from ..noise.bundle import load_noise_model
@@ -188,9 +191,12 @@ def lens_coverage_problem(
         "lens_center_y": dist.Normal(0.0, 0.03),
         "shear_gamma1": dist.Normal(0.0, 0.03),
         "shear_gamma2": dist.Normal(0.0, 0.03),
-        "source_amp": dist.LogUniform(2000.0 / factor**2, 8000.0 / factor**2),
-        "source_R_sersic": dist.LogUniform(0.1, 0.2),
-        "source_n_sersic": 1.5,
+        # Log-uniform priors sampled as uniform logarithms: NumPyro's unconstrained space for a
+        # LogUniform site is a logit of the value, in which the amplitude-radius degeneracy
+        # (flux ~ amp R^2) is a curved ridge that a fixed metric cannot follow (min bulk ESS 3-50
+        # of 1000 draws on 20 injections); in log space it is a straight one.
+        "source_log_amp": dist.Uniform(np.log(2000.0 / factor**2), np.log(8000.0 / factor**2)),
+        "source_log_R_sersic": dist.Uniform(np.log(0.1), np.log(0.2)),
         "source_e1": ell(),
         "source_e2": ell(),
         "source_center_x": dist.Normal(0.0, 0.05),
@@ -203,17 +209,22 @@ def lens_coverage_problem(
             noises[kinds[kind]] = likelihood_noise("slic", learned=load_noise_model(model_name).with_scale(1.0))
         else:
             noises[kinds[kind]] = likelihood_noise(kind, patches=fit)
-    model = partial(lens_model, simulator=sim, priors=priors)
     metric_noise = likelihood_noise("stationary", patches=fit)
 
     def simulator(params):
-        return sim({**params, "source_n_sersic": jnp.asarray(1.5)})
+        lens = {k: v for k, v in params.items() if not k.startswith("source_log_")}
+        return sim({**lens, "source_amp": jnp.exp(params["source_log_amp"]),
+                    "source_R_sersic": jnp.exp(params["source_log_R_sersic"]), "source_n_sersic": jnp.asarray(1.5)})
+
+    def model(data, *, noise, t):
+        params = {name: numpyro.sample(name, prior) for name, prior in priors.items()}
+        numpyro.sample("obs", ScoreLikelihood(noise, simulator(params), t=t), obs=data)
 
     return CoverageProblem(
         name=f"lens{size}-{noise_source}",
         model=model,
         simulator=simulator,
-        params=tuple(k for k, v in priors.items() if not isinstance(v, float)),
+        params=tuple(priors),
         noises=noises,
         levels={name: level_for_sigma(noise, level_sigma) for name, noise in noises.items()},
         level_sigma=float(level_sigma),

@@ -21,14 +21,15 @@ How it runs (DESIGN section 7):
   with its metadata as JSON inside), and ``<out>/index.json`` lists the injection ids done per
   likelihood. A killed run resumes where it stopped: ids already on disk under the same problem,
   seed and settings are skipped; files from other settings are refused, never mixed.
-- The metric. Each injection's NUTS uses a fixed dense metric, the Laplace approximation of a cheap
-  Gaussian-likelihood posterior at that injection's truth (``problem.metric_noise``), and adapts
-  only its step size; chains start at a draw from that Laplace approximation, not at the truth.
-  The metric changes efficiency, never the target: NUTS is exact for any metric.
+- The metric. Each injection's NUTS starts from a dense metric, the Laplace approximation of a
+  cheap Gaussian-likelihood posterior at that injection's truth (``problem.metric_noise``), which
+  warmup then adapts (``RunConfig.adapt_mass_matrix``); chains start at a draw from that Laplace
+  approximation, not at the truth. The metric changes efficiency, never the target: NUTS is exact
+  for any metric.
 - Per injection and likelihood the split R-hat, bulk ESS, divergences and mean tree size are kept;
   ``converged`` marks injections with R-hat <= ``max_rhat``, ESS >= ``min_ess`` for every parameter
-  and no divergence. The coverage statistics use converged injections only and report how many
-  were left out.
+  and at most ``max_divergence_fraction`` divergent draws. The coverage statistics use converged
+  injections only and report how many were left out (and which).
 """
 
 from __future__ import annotations
@@ -59,22 +60,28 @@ class RunConfig:
         max_tree_depth: NUTS trajectories have at most 2^depth - 1 steps; in a batch every member
             waits for the longest trajectory, so this also caps the batch's cost per draw.
         target_accept_prob: step-size adaptation target.
-        adapt_mass_matrix: adapt the dense metric during warmup (NumPyro's windowed adaptation),
-            starting from the Laplace one. Off by default: on the 32 x 32 lens, 150 warmup draws
-            adapted it into a metric whose step size was 0.04 instead of the Laplace metric's 0.8.
+        adapt_mass_matrix: adapt the dense metric during warmup (NumPyro's windowed adaptation,
+            unregularised), starting from the Laplace one. On the 32 x 32 lens the Laplace metric
+            at the truth underestimates the amplitude-radius ridge's variance tenfold; adapting it
+            over 400 warmup iterations halved the tree size (26 -> 13 steps) and raised the min
+            bulk ESS of 600 draws from 6-39 to 82-288 (two injections). NumPyro's default
+            regularisation shrinks towards 1e-3 I, far off for parameters whose posterior sd is
+            1e-3, hence off.
+        max_divergence_fraction: an injection with more divergent transitions is not converged.
         batch_size: injections per vectorised computation (rounded up to a multiple of the devices).
         max_rhat, min_ess: convergence thresholds of an injection (every parameter).
     """
 
-    num_warmup: int = 150
-    num_samples: int = 200
+    num_warmup: int = 400
+    num_samples: int = 500
     num_chains: int = 2
     max_tree_depth: int = 5
     target_accept_prob: float = 0.8
-    adapt_mass_matrix: bool = False
+    adapt_mass_matrix: bool = True
     batch_size: int = 8
     max_rhat: float = 1.05
     min_ess: float = 100.0
+    max_divergence_fraction: float = 0.01
 
     def __post_init__(self):
         for name in ("num_warmup", "num_samples", "num_chains", "max_tree_depth", "batch_size"):
@@ -182,6 +189,7 @@ def _batched_nuts(problem: CoverageProblem, likelihood: str, config: RunConfig):
     def chain(key, data, z0, inverse_mass):
         state = init_kernel(unravel(z0), config.num_warmup, inverse_mass_matrix=inverse_mass,
                             adapt_mass_matrix=config.adapt_mass_matrix, dense_mass=True,
+                            regularize_mass_matrix=False,
                             target_accept_prob=config.target_accept_prob,
                             max_tree_depth=config.max_tree_depth, model_args=(data,), rng_key=key)
 
@@ -244,7 +252,8 @@ def _chain_diagnostics(draws: np.ndarray, diverging: np.ndarray, config: RunConf
     rhat = np.array([[split_gelman_rubin(draws[i, :, :, j]) for j in range(p)] for i in range(b)])
     ess = np.array([[effective_sample_size(draws[i, :, :, j]) for j in range(p)] for i in range(b)])
     divergences = diverging.reshape(b, -1).sum(axis=1)
-    converged = (np.nanmax(rhat, axis=1) <= config.max_rhat) & (np.nanmin(ess, axis=1) >= config.min_ess) & (divergences == 0)
+    converged = ((np.nanmax(rhat, axis=1) <= config.max_rhat) & (np.nanmin(ess, axis=1) >= config.min_ess)
+                 & (divergences <= config.max_divergence_fraction * diverging[0].size))
     return {"rhat": rhat, "ess_bulk": ess, "divergences": divergences, "converged": converged}
 
 

@@ -218,7 +218,8 @@ def lens_coverage_problem(
 
     def model(data, *, noise, t):
         params = {name: numpyro.sample(name, prior) for name, prior in priors.items()}
-        numpyro.sample("obs", ScoreLikelihood(noise, simulator(params), t=t), obs=data)
+        # nodes: the line-integral value of a score-parameterised model (HST) costs one score call a node.
+        numpyro.sample("obs", ScoreLikelihood(noise, simulator(params), t=t, nodes=4), obs=data)
 
     return CoverageProblem(
         name=f"lens{size}-{noise_source}",

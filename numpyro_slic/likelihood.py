@@ -126,14 +126,17 @@ def _event_log_prob(noise, r, t, r_ref, *, energy, nodes, path):
     return log_density(r, dynamic)
 
 
-def _check_finite(name: str, x) -> None:
+_FIX_DATA = (
+    "Mask them before inference: replace them with noise-like values (e.g. a noise-model draw) and "
+    "exclude them from the model, or crop them out."
+)
+
+
+def _check_finite(name: str, x, fix: str = _FIX_DATA) -> None:
+    """ValueError when a concrete ``x`` has a NaN or inf; tracers (under jit, grad, vmap) pass unchecked."""
     if not_jax_tracer(x) and not np.all(np.isfinite(np.asarray(x))):
         bad = int(np.sum(~np.isfinite(np.asarray(x))))
-        raise ValueError(
-            f"ScoreLikelihood: the {name} has {bad} NaN or inf pixel(s). Mask them before inference: "
-            "replace them with noise-like values (e.g. a noise-model draw) and exclude them from the "
-            "model, or crop them out."
-        )
+        raise ValueError(f"ScoreLikelihood: the {name} has {bad} NaN or inf pixel(s). {fix}")
 
 
 class ScoreLikelihood(Distribution):
@@ -230,6 +233,17 @@ class ScoreLikelihood(Distribution):
                 f"event shape {event_shape}."
             )
         _check_finite("reference residual", reference)
+
+        # A non-finite model image is a simulator bug at these parameters. numpyro's argument
+        # validation (on by default) would reject it as "invalid loc parameter", which names neither
+        # the pixels nor the cause; say both, under the same switch (validate_args).
+        if Distribution._validate_args if validate_args is None else validate_args:
+            _check_finite(
+                "model image (loc)",
+                loc,
+                "The simulator returned non-finite values at these parameters (an overflow, a division "
+                "by zero, a NaN parameter?): fix it or bound its parameters with the priors.",
+            )
 
         self.noise = noise
         self.loc = loc

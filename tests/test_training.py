@@ -80,16 +80,32 @@ def test_backbone_starts_at_the_gaussian_fit():
     np.testing.assert_allclose(got, exact, atol=0.01)
 
 
+# The training subprocess. Its history list (train_noise_model appends one record per read-out,
+# after writing that step's checkpoint) stops the process for good once the checkpoint of step
+# BLOCK_AT is on disk, and says so through a marker file: the parent then SIGKILLs a process that is
+# certainly mid-run, whatever the machine's speed (no polling race: the run used to be able to finish
+# between two polls).
+BLOCK_AT = 4
 _SCRIPT = textwrap.dedent(
     """
-    import sys, jax, numpy as np
+    import pathlib, sys, time, jax, numpy as np
     from numpyro_slic.noise.networks import UNetConfig
     from numpyro_slic.noise.training import TrainConfig, train_noise_model
+
+    class StopAfterCheckpoint(list):
+        def append(self, record):
+            super().append(record)
+            if record["step"] == int(sys.argv[3]):
+                pathlib.Path(sys.argv[4]).write_text(str(record["step"]))
+                while True:
+                    time.sleep(60)  # until SIGKILL
+
     data = np.random.default_rng(0).standard_normal((64, 8, 8)).astype(np.float32)
     train_noise_model(data, steps=int(sys.argv[2]), key=jax.random.key(11),
                       net=UNetConfig(width=8, channel_mults=(1,), embed_dim=16, groups=4),
                       config=TrainConfig(batch_size=8, crop_size=4, log_every=1000),
-                      checkpoint_dir=sys.argv[1], checkpoint_every=2, progress=False)
+                      checkpoint_dir=sys.argv[1], checkpoint_every=2, progress=False,
+                      history=StopAfterCheckpoint())
     """
 )
 
@@ -107,20 +123,27 @@ def test_resume_after_sigkill_is_exact(tmp_path):
     script = tmp_path / "train.py"
     script.write_text(_SCRIPT)
     ckpt_dir = tmp_path / "ckpt"
-    proc = subprocess.Popen([sys.executable, str(script), str(ckpt_dir), str(steps)])
-    ckpt = ckpt_dir / CHECKPOINT_NAME
-    deadline = time.monotonic() + 120
-    while not ckpt.exists():
-        assert proc.poll() is None, "the training subprocess ended before writing a checkpoint"
-        assert time.monotonic() < deadline, "no checkpoint within 120 s"
-        time.sleep(0.005)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    marker = tmp_path / "blocked"
+    proc = subprocess.Popen([sys.executable, str(script), str(ckpt_dir), str(steps), str(BLOCK_AT), str(marker)])
+    try:
+        deadline = time.monotonic() + 300
+        while not marker.exists():
+            assert proc.poll() is None, "the training subprocess ended before its checkpoint at step BLOCK_AT"
+            assert time.monotonic() < deadline, "no checkpoint within 300 s"
+            time.sleep(0.05)
+        assert proc.poll() is None  # blocked mid-run, after writing the checkpoint of step BLOCK_AT
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
     assert proc.returncode == -signal.SIGKILL
+    ckpt = ckpt_dir / CHECKPOINT_NAME
     with open(ckpt, "rb") as f:
         header = f.read(4096)
     step_at_kill = int(header.split(b'"step": ')[-1].split(b"}")[0])
-    assert 2 <= step_at_kill < steps  # killed mid-run
+    assert step_at_kill == BLOCK_AT  # the last checkpoint before the kill, steps BLOCK_AT + 1.. not run
 
     resumed = _train_like_script(steps, ckpt_dir)
     uninterrupted = _train_like_script(steps)

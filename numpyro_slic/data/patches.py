@@ -108,8 +108,10 @@ def extract_sky_patches(
     if not region.fits_in(image.shape):
         raise ValueError(f"Region {region.as_tuple()} does not fit in an image of shape {image.shape}.")
     if min(region.shape) < patch_size:
+        # Name the fix: which patch size fits, or that the image (region) must be larger.
         raise ValueError(
-            f"Region of shape {region.shape} is smaller than one {patch_size}x{patch_size} patch."
+            f"Region of shape {region.shape} is smaller than one {patch_size}x{patch_size} patch: use "
+            f"patch_size <= {min(region.shape)}, or a larger image or region."
         )
 
     bad = ~np.isfinite(image)

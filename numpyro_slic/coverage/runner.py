@@ -328,10 +328,15 @@ def run_injections(
         out_dir: results folder; batch files go to ``out_dir/<likelihood>/``.
         config: NUTS settings.
         seed: the injections' seed (theta, noise tile, perturbation, chains).
-        process_index, process_count: this host's share of the batches (default: JAX's).
+        first_id: the first injection id.
+        progress: show a progress bar.
+        process_index: this host's index among ``process_count`` (default ``jax.process_index()``):
+            it runs every ``process_count``-th batch, starting at this one.
+        process_count: number of hosts sharing the run (default ``jax.process_count()``).
 
     Returns:
-        ``{"done": ids run now, "skipped": ids already on disk, "seconds": [per batch], ...}``.
+        A dict with ``done`` (ids run now), ``skipped`` (ids already on disk), ``seconds``
+        (sampling seconds per batch), ``compile_seconds``, ``batch_size`` and ``devices``.
     """
     import jax
     import jax.numpy as jnp
@@ -394,9 +399,18 @@ class InjectionResults:
     """Everything on disk for one likelihood, merged and sorted by id.
 
     Attributes:
-        likelihood, params, metadata: what was run.
-        ids ``(n,)``, truths ``(n, P)``, draws ``(n, chains, draws, P)``, rhat and ess_bulk ``(n, P)``,
-        divergences ``(n,)``, converged ``(n,)``, num_steps ``(n, chains, draws)``, seconds: per batch.
+        likelihood: the likelihood's name.
+        params: the P parameter names.
+        metadata: problem, seed and NUTS settings of the run.
+        ids: ``(n,)`` injection ids.
+        truths: ``(n, P)`` true parameters.
+        draws: ``(n, chains, draws, P)`` posterior draws.
+        rhat: ``(n, P)`` split R-hat.
+        ess_bulk: ``(n, P)`` bulk effective sample size.
+        divergences: ``(n,)`` divergent transitions.
+        converged: ``(n,)`` the runner's convergence flag.
+        num_steps: ``(n, chains, draws)`` leapfrog steps per draw.
+        seconds: sampling seconds of each batch file.
     """
 
     likelihood: str

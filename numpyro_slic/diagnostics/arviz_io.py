@@ -6,9 +6,10 @@ Works with ArviZ 0.x (Python 3.11 resolves 0.23: ``from_numpyro`` returns an ``I
 here computes the credible interval itself from the draws (default: 94% HDI), with the algorithms
 ArviZ uses (HDI: the narrowest interval between two draws holding floor(prob * n) + 1 of them;
 ETI: linearly interpolated quantiles), and names its columns the same way under both, e.g.
-``hdi94_lb``, ``hdi94_ub``. Mean and sd are computed here too (sd with ddof=1). ArviZ's own are
-not used: arviz_stats 1.0's summary returns an ETI under ``ci_kind="hdi"`` and an sd with ddof=0
-(measured; 1.1-1.2 are reported to share the interval bug), and ``arviz>=0.18`` admits it.
+``hdi94_lb``, ``hdi94_ub``. Mean and sd are computed here too (sd with ddof=1, as ArviZ 0.x).
+ArviZ's own are not used because ``arviz>=0.18`` admits arviz_stats versions whose summary gets
+them wrong: arviz_stats 1.0.0 to 1.3.1 compute an ETI whatever ``ci_kind`` says (read in their
+source; measured on 1.0.0), and 1.0.0 to 1.3.2 an sd with ddof=0 (xarray's ``std``).
 """
 
 from __future__ import annotations

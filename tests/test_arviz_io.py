@@ -134,3 +134,59 @@ def test_bad_input():
         summary(None, ci_kind="hpd")
     with pytest.raises(ValueError, match="ci_prob"):
         summary(None, ci_prob=94)
+
+
+def skewed_model():
+    """Skewed posteriors (no data): an Exponential(1) rate, whose 94% HDI [0, 2.81] and ETI
+    [0.03, 3.51] differ clearly, and a 2 x 3 block of lognormals with different scales (rows of the
+    summary in C order)."""
+    numpyro.sample("rate", dist.Exponential(1.0))
+    loc = jnp.arange(6.0).reshape(2, 3) / 2
+    numpyro.sample("z", dist.LogNormal(loc, 0.8).to_event(2))
+
+
+def _reference_hdi(x, prob):
+    """Brute force: the narrowest window of floor(prob * n) + 1 consecutive sorted draws."""
+    x = np.sort(x)
+    m = int(np.floor(prob * x.size))
+    best = min(range(x.size - m), key=lambda i: x[i + m] - x[i])
+    return x[best], x[best + m]
+
+
+@pytest.fixture(scope="module")
+def skewed():
+    mcmc = MCMC(NUTS(skewed_model), num_warmup=300, num_samples=1000, num_chains=2,
+                chain_method="vectorized", progress_bar=False)  # fmt: skip
+    mcmc.run(jax.random.key(3))
+    return mcmc
+
+
+def test_summary_interval_is_the_kind_asked_for_on_a_skewed_posterior(skewed):
+    """HDI when asked for hdi, ETI when asked for eti, under every ArviZ (arviz_stats 1.0.0 to
+    1.3.1's summary gives an ETI whatever ci_kind says; the interval is computed here)."""
+    samples = {k: np.asarray(v, dtype=np.float64) for k, v in skewed.get_samples().items()}
+    hdi = summary(skewed, kind="stats")
+    eti = summary(skewed, ci_kind="eti", kind="stats")
+    assert list(hdi.columns) == ["mean", "sd", "hdi94_lb", "hdi94_ub"]
+    assert list(eti.columns) == ["mean", "sd", "eti94_lb", "eti94_ub"]
+    rate = samples["rate"]
+    np.testing.assert_allclose(hdi.loc["rate", ["hdi94_lb", "hdi94_ub"]], _reference_hdi(rate, 0.94), rtol=1e-6)
+    np.testing.assert_allclose(eti.loc["rate", ["eti94_lb", "eti94_ub"]], np.quantile(rate, [0.03, 0.97]), rtol=1e-6)
+    # They are not the same interval: the HDI of an exponential starts at the smallest draws and is
+    # narrower (exact values: HDI [0, 2.81], ETI [0.030, 3.51]).
+    assert hdi.loc["rate", "hdi94_lb"] < 0.5 * eti.loc["rate", "eti94_lb"]
+    assert hdi.loc["rate", "hdi94_ub"] < eti.loc["rate", "eti94_ub"] - 0.3
+    # Every element of the 2 x 3 block, in C order: z[i, j] row = element (i, j).
+    z = samples["z"].reshape(-1, 6)
+    rows = [label for label in hdi.index if str(label).startswith("z")]
+    assert len(rows) == 6
+    for k, row in enumerate(rows):
+        np.testing.assert_allclose(hdi.loc[row, "mean"], z[:, k].mean(), rtol=1e-5)
+        np.testing.assert_allclose(hdi.loc[row, "sd"], z[:, k].std(ddof=1), rtol=1e-5)  # ddof=0 in arviz_stats < 1.3.3
+        np.testing.assert_allclose(hdi.loc[row, ["hdi94_lb", "hdi94_ub"]], _reference_hdi(z[:, k], 0.94), rtol=1e-6)
+        np.testing.assert_allclose(eti.loc[row, ["eti94_lb", "eti94_ub"]], np.quantile(z[:, k], [0.03, 0.97]), rtol=1e-6)
+        width_hdi = hdi.loc[row, "hdi94_ub"] - hdi.loc[row, "hdi94_lb"]
+        assert width_hdi < eti.loc[row, "eti94_ub"] - eti.loc[row, "eti94_lb"]
+    # round_to rounds the interval too.
+    rounded = summary(skewed, var_names=["rate"], kind="stats", round_to=2)
+    assert rounded.loc["rate", "hdi94_ub"] == round(hdi.loc["rate", "hdi94_ub"], 2)

@@ -108,7 +108,14 @@ def test_hutchinson_is_exact_for_iid_pixels():
     x = exact.sample(jax.random.key(4))
     a = ode_log_prob(model, x, trace="hutchinson", key=jax.random.key(5), n_probes=3)
     b = ode_log_prob(model, x)
-    np.testing.assert_allclose(float(a), float(b), atol=1e-3)
+    # The identity is exact: in float64 the two agree to 2e-11 nats (measured, jax 0.10 and 0.12).
+    # In float32 the two traces differ by rounding, which changes the adaptive solver's accepted
+    # steps, and each result is then only as accurate as the solver's tolerance: rtol = 1e-5 on
+    # log Q = -81, the sum of a prior term of about -280 and a divergence integral of about +200
+    # nats, i.e. about 2e-3 nats per path. Measured |a - b|: 5e-4 (jax 0.10), 1.3e-3 nats (jax
+    # 0.12); both are 7e-3 nats from the analytic log Q_t (the prior at t_max). A wrong trace would
+    # be off by O(1) nats or more, so 5e-3 nats (6e-5 of |log Q|) still tests the identity.
+    np.testing.assert_allclose(float(a), float(b), atol=5e-3)
 
 
 def test_t_zero_only_when_the_model_allows_it():

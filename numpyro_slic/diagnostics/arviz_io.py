@@ -3,8 +3,13 @@
 Works with ArviZ 0.x (Python 3.11 resolves 0.23: ``from_numpyro`` returns an ``InferenceData``,
 ``summary`` takes ``hdi_prob`` and reports an HDI) and ArviZ 1.x (Python >= 3.12: an xarray
 ``DataTree``; ``summary`` takes ``ci_prob``/``ci_kind`` and defaults to an 89% ETI). ``summary``
-here always asks for the interval explicitly (default: 94% HDI) and names its columns the same way
-under both, e.g. ``hdi94_lb``, ``hdi94_ub``.
+here computes the credible interval itself from the draws (default: 94% HDI), with the algorithms
+ArviZ uses (HDI: the narrowest interval between two draws holding floor(prob * n) + 1 of them;
+ETI: linearly interpolated quantiles), and names its columns the same way under both, e.g.
+``hdi94_lb``, ``hdi94_ub``. Mean and sd are computed here too (sd with ddof=1, as ArviZ 0.x).
+ArviZ's own are not used because ``arviz>=0.18`` admits arviz_stats versions whose summary gets
+them wrong: arviz_stats 1.0.0 to 1.3.1 compute an ETI whatever ``ci_kind`` says (read in their
+source; measured on 1.0.0), and 1.0.0 to 1.3.2 an sd with ddof=0 (xarray's ``std``).
 """
 
 from __future__ import annotations
@@ -82,6 +87,40 @@ def _as_data(data):
     return to_inference_data(data, log_likelihood=False) if isinstance(data, MCMC) else data
 
 
+def _interval(draws: np.ndarray, ci_prob: float, ci_kind: str) -> tuple[np.ndarray, np.ndarray]:
+    """Lower and upper bounds of the credible interval, per column of ``draws`` (n draws x k)."""
+    if ci_kind == "eti":
+        lower, upper = np.quantile(draws, [(1 - ci_prob) / 2, (1 + ci_prob) / 2], axis=0)
+        return lower, upper
+    # HDI as in ArviZ 0.x (_hdi) and arviz_stats 1.x (method="nearest"): among the intervals from
+    # draw i to draw i + m of the sorted draws, m = floor(prob * n), the narrowest.
+    n = draws.shape[0]
+    ordered = np.sort(draws, axis=0)
+    m = min(int(np.floor(ci_prob * n)), n - 1)
+    widths = np.subtract(ordered[m:], ordered[: n - m], dtype=np.float64)
+    start = np.argmin(widths, axis=0)
+    columns = np.arange(draws.shape[1])
+    return ordered[start, columns], ordered[start + m, columns]
+
+
+def _add_stats(df, posterior, ci_prob: float, ci_kind: str, interval: tuple[str, str]):
+    """Our mean, sd and interval for every row of an ArviZ summary, rows labelled ``name`` or
+    ``name[i, j]`` in C order of the variable's non-sample dims (ArviZ 0.x and 1.x alike)."""
+    names = [str(label).split("[", 1)[0] for label in df.index]
+    mean, sd, lower, upper = (np.empty(len(df)) for _ in range(4))
+    for name in dict.fromkeys(names):
+        rows = [i for i, n in enumerate(names) if n == name]
+        values = posterior[name].transpose("chain", "draw", ...)
+        draws = np.asarray(values, dtype=np.float64).reshape(values.shape[0] * values.shape[1], -1)
+        if draws.shape[1] != len(rows):
+            raise RuntimeError(
+                f"summary: {len(rows)} summary rows for {name!r} but {draws.shape[1]} elements per draw."
+            )
+        mean[rows], sd[rows] = draws.mean(axis=0), draws.std(axis=0, ddof=1)
+        lower[rows], upper[rows] = _interval(draws, ci_prob, ci_kind)
+    return df.assign(**{"mean": mean, "sd": sd, interval[0]: lower, interval[1]: upper})
+
+
 def summary(
     data,
     *,
@@ -92,6 +131,10 @@ def summary(
     round_to: int | str = "none",
 ) -> "pandas.DataFrame":
     """Posterior summary with an explicit credible interval, the same columns under ArviZ 0.x and 1.x.
+
+    The diagnostics (ESS, R-hat, MCSE) come from ``az.summary``; mean, sd and the interval are
+    computed here from the draws (all chains together), so the interval is the kind asked for and
+    sd has ddof=1 under every ArviZ version.
 
     Args:
         data: an MCMC after run(), or the output of ``to_inference_data``.
@@ -111,25 +154,23 @@ def summary(
         raise ValueError(f"summary: ci_prob must be in (0, 1), got {ci_prob}.")
     if kind not in ("all", "stats", "diagnostics"):
         raise ValueError(f"summary: kind must be 'all', 'stats' or 'diagnostics', got {kind!r}.")
+    if round_to != "none" and (isinstance(round_to, bool) or not isinstance(round_to, int)):
+        raise ValueError(f"summary: round_to must be a number of decimals or 'none', got {round_to!r}.")
     data = _as_data(data)
     label = f"{ci_kind}{100 * ci_prob:g}"
     interval = (f"{label}_lb", f"{label}_ub")
     if ARVIZ_MAJOR >= 1:
-        df = az.summary(data, var_names=var_names, kind=kind, ci_prob=ci_prob, ci_kind=ci_kind, round_to=round_to)
-    elif ci_kind == "hdi":
-        df = az.summary(data, var_names=var_names, kind=kind, hdi_prob=ci_prob, round_to=round_to)
+        df = az.summary(data, var_names=var_names, kind=kind, ci_prob=ci_prob, ci_kind=ci_kind, round_to="none")
     else:
-        # ArviZ 0.x reports an HDI only (or an ETI around the median); add the ETI as extra stats.
-        lo, hi = (1 - ci_prob) / 2, (1 + ci_prob) / 2
-        funcs = {interval[0]: lambda x: np.quantile(x, lo), interval[1]: lambda x: np.quantile(x, hi)}
-        df = az.summary(data, var_names=var_names, kind=kind, hdi_prob=ci_prob, round_to=round_to, stat_funcs=funcs)
-    # The interval is the pair of columns that are neither stats nor diagnostics (ArviZ names them
-    # hdi_3%/hdi_97% in 0.x and hdi94_lb/hdi94_ub in 1.x); with our ETI the HDI pair comes first.
-    others = [c for c in df.columns if c not in _STATS + _DIAGNOSTICS]
+        df = az.summary(data, var_names=var_names, kind=kind, hdi_prob=ci_prob, round_to="none")
+    # ArviZ's mean, sd and interval columns (hdi_3%/hdi_97% in 0.x, hdi94_lb/eti94_ub/... in 1.x)
+    # are replaced by ours.
+    df = df[[c for c in df.columns if c in _DIAGNOSTICS]]
     if kind != "diagnostics":
-        df = df.rename(columns=dict(zip(others[-2:], interval)))
+        df = _add_stats(df, data["posterior"], ci_prob, ci_kind, interval)
     order = {"all": _STATS + interval + _DIAGNOSTICS, "stats": _STATS + interval, "diagnostics": _DIAGNOSTICS}[kind]
-    return df[list(order)]
+    df = df[list(order)]
+    return df if round_to == "none" else df.round(round_to)
 
 
 def ess_per_gradient(data, *, var_names: Sequence[str] | None = None) -> dict[str, np.ndarray]:

@@ -53,7 +53,8 @@ def flat_potential(
         model: a NumPyro model.
         init_values: {site: constrained value} of the start point; sites left out are drawn from
             their prior with ``key`` (numpyro's ``init_to_value``).
-        model_args, model_kwargs: the model's arguments.
+        model_args: the model's positional arguments.
+        model_kwargs: the model's keyword arguments.
         key: PRNG key for sites missing from ``init_values`` (default ``jax.random.key(0)``).
     """
     from jax.flatten_util import ravel_pytree

@@ -58,7 +58,8 @@ def score_kernel(
         step_size: NUTS's initial step size (None: NumPyro's 1.0).
         inverse_mass_matrix: a start metric: (P, P) array or NumPyro's structured dict (e.g. from
             ``adapted_metric``); MALA takes its single block (``dense_block``). None: identity.
-        max_tree_depth, target_accept_prob: NUTS settings (2^depth - 1 gradients a draw at most).
+        max_tree_depth: NUTS's tree-depth cap (2^depth - 1 gradients a draw at most).
+        target_accept_prob: NUTS's step-size adaptation target.
         line_nodes: Gauss-Lobatto nodes of MALA's Metropolis line integral (K - 1 gradients a step).
         mala_step_size: MALA's initial step size.
     """

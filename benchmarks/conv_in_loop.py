@@ -94,9 +94,9 @@ def _layers(n: int) -> dict:
 
 
 def _potential(n: int) -> dict:
-    from numpyro_slic.demo import demo_problem, flat_potential
+    from numpyro_slic.demo import demo_potential, demo_problem
 
-    potential, flat = flat_potential(demo_problem(64, 0), "SLIC")
+    potential, flat, *_ = demo_potential(demo_problem(64, 0), "SLIC")
     value_and_grad = jax.value_and_grad(potential)
     out = {}
     for name, backend in (("im2col", "cpu"), ("lax_nhwc_hwio", "gpu")):

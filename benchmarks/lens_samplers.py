@@ -5,7 +5,7 @@ parameters) in one real held-out JWST F150W noise patch, perturbed once at sigma
 Runs, one chain each, all from the truth:
 
 Every run uses one fixed metric, the Laplace approximation of the stationary-Gaussian posterior
-at the truth (``laplace_inverse_mass``), and adapts only its step size: the same preconditioner for
+at the truth (``numpyro_slic.infer.laplace_inverse_mass``), and adapts only its step size: the same preconditioner for
 every sampler, and no second derivative through the network (on a GPU, compiling the learned
 model's Hessian took minutes).
 
@@ -48,9 +48,10 @@ import numpy as np
 from numpyro.infer import MCMC, NUTS, init_to_value
 
 from numpyro_slic.data.io import atomic_write_json
-from numpyro_slic.demo import TRUTH, clipped_inverse, demo_problem, flat_potential, laplace_inverse_mass
+from numpyro_slic.demo import TRUTH, demo_potential, demo_problem
 from numpyro_slic.diagnostics import summary
-from numpyro_slic.infer import MALA, AnnealedLangevin, geometric_levels, lens_model
+from numpyro_slic.infer import MALA, AnnealedLangevin, clipped_inverse, geometric_levels, laplace_inverse_mass
+from numpyro_slic.problems import lens_model
 
 
 def slic_laplace_fd(problem, guess: np.ndarray, *, newton_steps: int = 30, step: float = 0.5):
@@ -61,7 +62,7 @@ def slic_laplace_fd(problem, guess: np.ndarray, *, newton_steps: int = 30, step:
     to ``step`` of its Laplace sd, H S = [grad U(z + step s_j) - grad U(z - step s_j)] / (2 step).
     Returns (inverse mass (13, 13), mode (13,), network evaluations).
     """
-    potential, truth = flat_potential(problem, "SLIC")
+    potential, truth, *_ = demo_potential(problem, "SLIC")
     grad = jax.jit(jax.grad(potential))
 
     def g(z):
@@ -176,7 +177,7 @@ def main(argv=None) -> dict:
     key = jax.random.key(args.seed + 10)
     results = {}
 
-    metric = laplace_inverse_mass(problem, "stationary Gaussian")
+    metric = laplace_inverse_mass(*demo_potential(problem, "stationary Gaussian")[:2])
     print(f"problem and metric ready in {time.perf_counter() - start:.1f} s", flush=True)
     nuts = dict(init_strategy=init, dense_mass=True, adapt_mass_matrix=False, max_tree_depth=args.max_tree_depth)
 

@@ -36,7 +36,7 @@ import numpy as np
 from numpyro_slic.data import load_shipped
 from numpyro_slic.data.io import atomic_write_json
 from numpyro_slic.demo import TRUTH
-from numpyro_slic.infer.lens import anchored_reference
+from numpyro_slic.problems import anchored_reference
 from numpyro_slic.lensing import LensSimulator, PixelGrid
 from numpyro_slic.likelihood import ScoreLikelihood, level_for_sigma, perturb_observation
 from numpyro_slic.noise.bundle import load_noise_model

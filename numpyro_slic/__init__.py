@@ -29,13 +29,15 @@ _EXPORTS = {
         ".noise",
     ),
 }
-_SUBMODULES = ["coverage", "data", "diagnostics", "infer", "lensing", "likelihood", "noise", "quadrature", "demo", "cli"]
+_SUBMODULES = [
+    "coverage", "data", "diagnostics", "infer", "lensing", "likelihood", "noise", "problems", "quadrature", "demo", "cli",
+]
 
-__all__ = [*_EXPORTS, "coverage", "data", "infer", "lensing"]
+__all__ = [*_EXPORTS, "coverage", "data", "infer", "lensing", "problems"]
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, _SUBMODULES)
 
 if TYPE_CHECKING:
-    from . import data, infer, lensing
+    from . import data, infer, lensing, problems
     from .data import PatchSet, extract_sky_patches, load_patch_set, load_shipped, save_patch_set
     from .infer import MALA, AnnealedLangevin, diffusion_level, geometric_levels
     from .lensing import LensSimulator, PixelGrid, gaussian_psf_kernel, load_psf_fits

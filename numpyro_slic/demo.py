@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["DemoConfig", "DemoProblem", "clipped_inverse", "demo_problem", "flat_potential", "laplace_inverse_mass", "run_demo", "TRUTH"]
+__all__ = ["DemoConfig", "DemoProblem", "demo_potential", "demo_problem", "run_demo", "TRUTH"]
 
 # A galaxy-scale lens at 0.03"/pixel: theta_E = 0.5" (17 pixels), in units of the sky's sigma.
 TRUTH = {
@@ -118,7 +118,7 @@ def demo_problem(size: int = 64, seed: int = 0, noise_model: str = "jwst-nircam-
     import jax.numpy as jnp
 
     from .data import load_shipped
-    from .infer.lens import lens_priors, likelihood_noise
+    from .problems.lens import lens_priors, likelihood_noise
     from .lensing import LensSimulator, PixelGrid
     from .likelihood import level_for_sigma, perturb_observation
     from .noise.bundle import load_noise_model
@@ -160,69 +160,25 @@ def demo_problem(size: int = 64, seed: int = 0, noise_model: str = "jwst-nircam-
     )
 
 
-def flat_potential(problem: DemoProblem, likelihood: str = "stationary Gaussian"):
-    """NumPyro's potential energy of the demo posterior on the flat unconstrained vector, and TRUTH on it.
-
-    The flattening is NumPyro HMC's own (``ravel_pytree`` of the unconstrained sites), so a matrix
-    over this vector is a valid ``inverse_mass_matrix``.
+def demo_potential(problem: DemoProblem, likelihood: str = "stationary Gaussian"):
+    """The demo posterior under one likelihood on NumPyro's flat unconstrained vector, started at TRUTH.
 
     Args:
         problem: from ``demo_problem``.
         likelihood: a key of ``problem.noises``.
 
     Returns:
-        (potential, truth): potential maps a (P,) vector to -log posterior (nats, up to a constant),
-        P = 13 free parameters; truth is TRUTH as such a vector.
+        ``numpyro_slic.infer.FlatPotential``: ``.potential`` maps a (P,) vector to -log posterior
+        (nats, up to a constant), P = 13 free parameters; ``.z`` is TRUTH as such a vector.
     """
-    import jax
-    from jax.flatten_util import ravel_pytree
-    from numpyro.infer import init_to_value
-    from numpyro.infer.util import initialize_model
+    from .infer.laplace import flat_potential
+    from .problems.lens import lens_model
 
-    from .infer.lens import lens_model
-
-    info = initialize_model(
-        jax.random.key(0), lens_model, model_args=(problem.data,),
+    return flat_potential(
+        lens_model, init_values=TRUTH, model_args=(problem.data,),
         model_kwargs=dict(simulator=problem.simulator, noise=problem.noises[likelihood], priors=problem.priors,
                           t=problem.levels[likelihood]),
-        init_strategy=init_to_value(values=TRUTH),
     )
-    truth, unravel = ravel_pytree(info.param_info.z)
-    return (lambda flat: info.potential_fn(unravel(flat))), truth
-
-
-def laplace_inverse_mass(problem: DemoProblem, likelihood: str = "stationary Gaussian") -> np.ndarray:
-    """Inverse Hessian of the potential at TRUTH (unconstrained space): NUTS's metric.
-
-    The posterior sds span four decades in NumPyro's unconstrained space (lens centres 0.002",
-    log amplitude 0.03, ellipticities 0.01 to 0.02), so with the default identity metric the first
-    warmup window runs at step sizes near 1e-4 and 500 to 1000 leapfrog steps per draw. The
-    Laplace approximation of the cheap stationary-Gaussian posterior skips that, for every
-    likelihood: the demo's SLIC posterior sds are within about 25% of its sds.
-    ``likelihood="SLIC"`` works too but differentiates the network twice (more than 160 s on an
-    H200, against 27 s for the stationary Gaussian).
-
-    Args:
-        problem: from ``demo_problem``.
-        likelihood: a key of ``problem.noises``.
-
-    Returns:
-        The dense inverse mass matrix, shape (P, P) with P = 13 free parameters, float64.
-    """
-    import jax
-
-    potential, truth = flat_potential(problem, likelihood)
-    return clipped_inverse(np.asarray(jax.jit(jax.hessian(potential))(truth), dtype=np.float64))
-
-
-def clipped_inverse(hessian: np.ndarray) -> np.ndarray:
-    """Inverse of a (P, P) Hessian with its eigenvalues clipped to >= 1e-3 of the largest.
-
-    At a single noisy point the Hessian need not be positive definite; the clipped inverse is.
-    """
-    values, vectors = np.linalg.eigh(0.5 * (hessian + hessian.T))
-    values = np.clip(values, 1e-3 * values.max(), None)
-    return (vectors / values) @ vectors.T
 
 
 def run_demo(config: DemoConfig = DemoConfig()) -> dict:
@@ -233,7 +189,8 @@ def run_demo(config: DemoConfig = DemoConfig()) -> dict:
 
     from .data.io import atomic_write_json
     from .diagnostics import summary
-    from .infer.lens import anchored_reference, lens_model
+    from .infer.laplace import laplace_inverse_mass
+    from .problems.lens import anchored_reference, lens_model
 
     if config.num_samples <= len(CORNER_PARAMS):
         raise ValueError(
@@ -255,7 +212,13 @@ def run_demo(config: DemoConfig = DemoConfig()) -> dict:
         f"warmup + {config.num_samples} draws per likelihood"
     )
     key = jax.random.key(config.seed + 1)
-    metric = laplace_inverse_mass(problem)
+    # The Laplace metric of the cheap stationary-Gaussian posterior at TRUTH, for every likelihood:
+    # the posterior sds span four decades in unconstrained space (lens centres 0.002", log amplitude
+    # 0.03, ellipticities 0.01 to 0.02), so with the identity metric the first warmup window runs at
+    # step sizes near 1e-4. The demo's SLIC posterior sds are within about 25% of its sds; SLIC's own
+    # Hessian differentiates the network twice (more than 160 s on an H200, against 27 s).
+    flat = demo_potential(problem, "stationary Gaussian")
+    metric = laplace_inverse_mass(flat.potential, flat.z)
     results, posteriors, reference = {}, {}, None
     for name, noise in problem.noises.items():
         slic = name == "SLIC"

@@ -4,7 +4,7 @@
 
 Model: SIE + external shear lensing an elliptical Sersic source, plus an elliptical Sersic lens
 light and a constant sky offset, through the shipped F150W PSF at 0.03"/pixel (supersampling 2).
-The same NumPyro model (``numpyro_slic.infer.lens.lens_model``) runs under each likelihood; only
+The same NumPyro model (``numpyro_slic.problems.lens_model``) runs under each likelihood; only
 the noise model changes:
 
 - ``slic``: the learned JWST F150W noise model (``--noise-model``, a shipped name or a bundle path);
@@ -15,6 +15,7 @@ Units. The noise models live in noise-map-whitened units, so the fit does too:
 d' = (data - sky) / noise_map / s and M'(theta) = (M(theta) + sky offset) / noise_map / s, where s is
 the robust sigma recorded with the shipped sky patches (the learned model's ``scale`` in units of
 (data - sky) / noise_map; it is checked to agree, and the model is rescaled to scale 1 in d' units).
+The whitened simulator and the mask fill are ``numpyro_slic.problems.whitening``.
 
 Masked pixels carry no information about theta: the cutout's mask (another galaxy) and, by
 default, the lens light's unresolved core (``--core-radius`` 3.5 pixels, where a single Sersic
@@ -27,8 +28,8 @@ residual would be noise-free, i.e. off the training data of the learned model).
 Inference: the observation is perturbed once at diffusion width ``--level-sigma`` (sky-sigma units;
 the likelihood at that level is then exact, docs/design.md section 1) and every likelihood is evaluated
 at that same width. Per likelihood: Adam (optax) on the negative log posterior in NumPyro's
-unconstrained space (the first from a rough initial guess with amplitudes by linear least squares,
-later ones refining the previous MAP point), then NUTS with a dense mass matrix from jittered copies
+unconstrained space (``numpyro_slic.infer.find_map``; the first from a rough initial guess with
+amplitudes by linear least squares, later ones refining the previous MAP point), then NUTS with a dense mass matrix from jittered copies
 of that MAP point. The Gaussian likelihoods run first; SLIC's warmup starts from the step size and
 dense mass matrix the first of them adapted (same model and data), so it needs fewer warmup draws,
 and ``--slic-max-tree-depth`` caps its cost per draw (each leapfrog step is one network gradient).
@@ -39,7 +40,8 @@ the learned score by construction, which is what NUTS needs. A score-parameteris
 (``--noise-model`` naming such a bundle) has no consistent value (docs/likelihood.md, "Learned
 scores are not exactly conservative"); the script then falls back to numpyro_slic's MALA on the
 gradient only (``energy="none"``), whose Metropolis test integrates the score along each proposal
-(``--line-nodes`` Gauss-Lobatto nodes), with ``--mala-thinning`` MALA steps per kept draw.
+(``--line-nodes`` Gauss-Lobatto nodes), with ``--mala-thinning`` MALA steps per kept draw. That
+choice is ``numpyro_slic.infer.score_kernel``.
 
 Outputs: an ArviZ summary per likelihood (94% HDI) on stdout; a JSON file (``--out``) with the
 posterior summaries, MAP points, timings and residual statistics; a corner plot of the lens
@@ -54,16 +56,15 @@ import json
 import os
 import sys
 import time
-from typing import Mapping
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Bool, Float
+from jaxtyping import Bool, Float
 
 __all__ = [
-    "FitConfig", "RingData", "WhitenedRingSimulator", "load_ring", "ring_priors", "fit_ring", "parse_config", "main",
+    "FitConfig", "RingData", "load_ring", "ring_simulator", "ring_priors", "fit_ring", "parse_config", "main",
 ]
 
 LENS_PARAMS = (
@@ -167,6 +168,7 @@ def load_ring(size: int = 80, *, fill_index: int = 0, core_radius: float = 0.0) 
     from astropy.stats import sigma_clipped_stats
 
     from numpyro_slic.data import load_shipped
+    from numpyro_slic.problems import fill_masked
 
     if size % 4 or not 16 <= size <= 120:
         raise ValueError(f"--size must be a multiple of 4 in [16, 120] (the cutout is 128 pixels), got {size}.")
@@ -195,14 +197,7 @@ def load_ring(size: int = 80, *, fill_index: int = 0, core_radius: float = 0.0) 
     weights = np.clip(data[core, core], 0, None)
     lens_x = float((weights * grid_y[None, core]).sum() / weights.sum())
     lens_y = float((weights * grid_y[core, None]).sum() / weights.sum())
-    if mask.any():
-        # The fill patch's window starts at the mask's bounding-box corner (the box fits in a patch).
-        fill = val.patches[fill_index]
-        mr, mc = np.nonzero(mask)
-        if np.ptp(mr) >= fill.shape[0] or np.ptp(mc) >= fill.shape[1]:
-            raise ValueError("the mask's bounding box is larger than a sky patch; use a smaller --size.")
-        data = data.copy()
-        data[mr, mc] = fill[mr - mr.min(), mc - mc.min()]
+    data = fill_masked(data, mask, val.patches[fill_index])
     patches = np.delete(val.patches, fill_index, axis=0)
 
     return RingData(
@@ -220,28 +215,17 @@ def load_ring(size: int = 80, *, fill_index: int = 0, core_radius: float = 0.0) 
     )
 
 
-class WhitenedRingSimulator(eqx.Module):
-    """params -> M'(theta) = (LensSimulator(params) + sky * sky_unit) / noise_map / s, 0 where masked.
+def ring_simulator(ring: RingData, supersampling: int = 2):
+    """params -> M'(theta) in the whitened units of ``ring.data`` (0 on masked pixels).
 
-    ``params`` is LensSimulator's flat dict plus ``"sky"`` (a constant background offset in units of
-    ``sky_unit``). Output (H, W) in the whitened units of ``RingData.data``.
+    ``params`` is LensSimulator's flat dict plus ``"sky"``, a constant offset in units of ``ring.sky_unit``.
     """
+    from numpyro_slic.lensing import LensSimulator, PixelGrid
+    from numpyro_slic.problems import WhitenedSimulator
 
-    lens: object  # LensSimulator
-    inverse_noise: Float[Array, "H W"]
-    sky_unit: float
-
-    def __init__(self, ring: RingData, supersampling: int = 2):
-        from numpyro_slic.lensing import LensSimulator, PixelGrid
-
-        size = ring.data.shape[0]
-        self.lens = LensSimulator(PixelGrid(size, size, ring.pixel_scale), psf=ring.psf, supersampling=supersampling)
-        self.inverse_noise = jnp.asarray(np.where(ring.mask, 0.0, 1.0 / (ring.noise_map * ring.scale)), jnp.float32)
-        self.sky_unit = ring.sky_unit
-
-    def __call__(self, params: Mapping[str, Float[Array, ""]]) -> Float[Array, "H W"]:
-        lens_params = {k: v for k, v in params.items() if k != "sky"}
-        return (self.lens(lens_params) + params["sky"] * self.sky_unit) * self.inverse_noise
+    size = ring.data.shape[0]
+    lens = LensSimulator(PixelGrid(size, size, ring.pixel_scale), psf=ring.psf, supersampling=supersampling)
+    return WhitenedSimulator(lens, ring.noise_map, ring.scale, mask=ring.mask, sky_unit=ring.sky_unit)
 
 
 def ring_priors(ring: RingData) -> dict:
@@ -254,7 +238,7 @@ def ring_priors(ring: RingData) -> dict:
     """
     import numpyro.distributions as dist
 
-    from numpyro_slic.infer.lens import lens_priors
+    from numpyro_slic.problems import lens_priors
 
     priors = lens_priors(flux_scale=100.0, lens_light=True)
     x0, y0 = ring.lens_xy
@@ -265,7 +249,7 @@ def ring_priors(ring: RingData) -> dict:
     return priors
 
 
-def _initial_guess(ring: RingData, sim: WhitenedRingSimulator) -> dict[str, float]:
+def _initial_guess(ring: RingData, sim) -> dict[str, float]:
     """A rough start: theta_E 0.75" (the ring's radius by eye), round lens, source behind the lens,
     de Vaucouleurs-like lens light; amplitudes and sky by linear least squares on the whitened data."""
     x0, y0 = ring.lens_xy
@@ -290,24 +274,8 @@ def _initial_guess(ring: RingData, sim: WhitenedRingSimulator) -> dict[str, floa
     }
 
 
-def _stationary_noise(patches: np.ndarray, size: int):
-    """The correlated-Gaussian baseline on a size x size grid.
-
-    Up to the patches' size it is ``likelihood_noise("stationary")`` on patches cropped to the grid;
-    beyond it, the patches' autocovariance (to lag 16, tapered) is wrapped onto the larger grid.
-    """
-    from numpyro_slic.infer.lens import likelihood_noise
-    from numpyro_slic.noise import StationaryGaussianNoise
-    from numpyro_slic.noise.learned import GaussianBackbone
-
-    if size <= patches.shape[-1]:
-        return likelihood_noise("stationary", patches=patches[:, :size, :size])
-    power = GaussianBackbone.from_patches(patches).power((size, size))
-    return StationaryGaussianNoise(np.asarray(power, dtype=np.float64))
-
-
 def _noise_models(config: FitConfig, ring: RingData) -> dict:
-    from numpyro_slic.infer.lens import LIKELIHOODS, likelihood_noise
+    from numpyro_slic.problems import LIKELIHOODS, likelihood_noise, wrapped_stationary_noise
 
     unknown = [k for k in config.likelihoods if k not in LIKELIHOODS]
     if unknown:
@@ -337,80 +305,27 @@ def _noise_models(config: FitConfig, ring: RingData) -> dict:
                 learned = eqx.tree_at(lambda m: m.base, learned, base.with_scale(base.scale / ring.scale))
             noises[kind] = likelihood_noise("slic", learned=learned)
         elif kind == "stationary":
-            noises[kind] = _stationary_noise(ring.patches, size)
+            noises[kind] = wrapped_stationary_noise(ring.patches, size)
         else:
             noises[kind] = likelihood_noise("white", patches=ring.patches)
     return noises
 
 
-def _find_map(key, model_kwargs: dict, init: dict, steps: int):
-    """Adam on the potential (negative log posterior) in NumPyro's unconstrained space.
-
-    Returns (unconstrained point, constrained values, final potential)."""
-    import optax
-    from numpyro.infer import init_to_value
-    from numpyro.infer.util import initialize_model
-    from numpyro_slic.infer.lens import lens_model
-
-    info = initialize_model(key, lens_model, model_kwargs=model_kwargs, init_strategy=init_to_value(values=init))
-    potential = info.potential_fn
-    z = info.param_info.z
-    if steps > 0:
-        # Large steps first to move the source and lens light, small ones to settle.
-        schedule = optax.cosine_decay_schedule(0.03, steps, alpha=0.03)
-        opt = optax.adam(schedule)
-        state = opt.init(z)
-
-        @jax.jit
-        def step(z, state):
-            value, grad = jax.value_and_grad(potential)(z)
-            updates, state = opt.update(grad, state, z)
-            return optax.apply_updates(z, updates), state, value
-
-        for _ in range(steps):
-            z, state, _ = step(z, state)
-    value = float(jax.jit(potential)(z))
-    return z, {k: float(v) for k, v in info.postprocess_fn(z).items()}, value
-
-
-def _adapted(mcmc) -> tuple[float, dict]:
-    """The step size and dense inverse mass matrix a NUTS run adapted, averaged over chains.
-
-    The matrix is NumPyro's structured form, {(sorted site names): (d, d) matrix in ``ravel_pytree``
-    order}: NUTS takes it as is, MALA takes its one value."""
-    state = mcmc.last_state.adapt_state
-    chains = mcmc.num_chains > 1  # then every leaf has a leading chain axis
-    step_size = float(jnp.mean(state.step_size)) if chains else float(state.step_size)
-    matrix = {k: jnp.mean(v, 0) if chains else v for k, v in state.inverse_mass_matrix.items()}
-    return step_size, matrix
-
-
 def _slic_kernel(config: FitConfig, noise, adapted: tuple[float, dict] | None):
-    """SLIC's sampler: NUTS when the noise model has an exact log_prob, else MALA on the gradient.
+    """SLIC's sampler (``score_kernel``: NUTS on an exact log_prob, else MALA on the gradient), started
+    from the step size and dense metric of the first Gaussian run when there is one.
 
-    Returns (kernel, extra model kwargs, extra fields, steps per kept draw, description)."""
-    from numpyro.infer import NUTS
+    Returns (ScoreKernel, steps per kept draw, description)."""
+    from numpyro_slic.infer import score_kernel
+    from numpyro_slic.problems import lens_model
 
-    from numpyro_slic.infer import MALA
-    from numpyro_slic.infer.lens import lens_model
-
+    step_size, matrix = adapted if adapted is not None else (None, None)
+    chosen = score_kernel(lens_model, noise, step_size=step_size, inverse_mass_matrix=matrix,
+                          max_tree_depth=config.slic_max_tree_depth, line_nodes=config.line_nodes)
     source = "the first Gaussian run's" if adapted is not None else "the identity"
-    if noise.has_log_prob:
-        # energy="exact" (ScoreLikelihood's default here): value and score agree by construction.
-        step_size, matrix = adapted if adapted is not None else (1.0, None)
-        kernel = NUTS(lens_model, dense_mass=True, target_accept_prob=0.8, max_tree_depth=config.slic_max_tree_depth,
-                      step_size=step_size, inverse_mass_matrix=matrix)
-        sampler = f"NUTS (energy='exact'), dense mass matrix and step size adapted from {source}"
-        return kernel, {}, ("diverging", "num_steps", "accept_prob"), 1, sampler
-    # A score-parameterised model: its line-integral value is not the integral of its score along
-    # parameter paths, so NUTS would see inconsistent value and gradient. MALA's Metropolis test
-    # integrates the gradient itself along each proposal.
-    matrix = None if adapted is None else next(iter(adapted[1].values()))
-    kernel = MALA(lens_model, dense_mass=True, metropolis="line", line_nodes=config.line_nodes, step_size=0.5,
-                  inverse_mass_matrix=matrix)
-    sampler = (f"MALA (energy='none', line Metropolis test, {config.line_nodes} nodes), dense mass matrix "
-               f"adapted from {source}")
-    return kernel, {"energy": "none"}, ("accept_prob", "num_grad_evals"), config.mala_thinning, sampler
+    what = "and step size " if chosen.has_value else ""
+    thinning = 1 if chosen.has_value else config.mala_thinning
+    return chosen, thinning, f"{chosen.description} {what}adapted from {source}"
 
 
 def _residual_stats(ring: RingData, residual: np.ndarray) -> dict:
@@ -435,12 +350,13 @@ def fit_ring(config: FitConfig) -> dict:
     from numpyro.infer import MCMC, NUTS
 
     from numpyro_slic.diagnostics import summary
-    from numpyro_slic.infer.lens import lens_model
+    from numpyro_slic.infer import adapted_metric, find_map, flat_potential
+    from numpyro_slic.problems import lens_model
     from numpyro_slic.likelihood import level_for_sigma, perturb_observation
 
     start_all = time.perf_counter()
     ring = load_ring(config.size, fill_index=config.fill_index, core_radius=config.core_radius)
-    sim = WhitenedRingSimulator(ring, config.supersampling)
+    sim = ring_simulator(ring, config.supersampling)
     priors = ring_priors(ring)
     noises = _noise_models(config, ring)
     init = _initial_guess(ring, sim)
@@ -467,29 +383,28 @@ def fit_ring(config: FitConfig) -> dict:
         slic = kind == "slic"
         model_kwargs = {"data": obs, "simulator": sim, "noise": noise, "priors": priors, "t": t}
         if slic:
-            kernel, slic_kwargs, fields, thinning, sampler = _slic_kernel(config, noise, adapted)
-            model_kwargs |= slic_kwargs
+            chosen, thinning, sampler = _slic_kernel(config, noise, adapted)
+            kernel, fields, has_value = chosen.kernel, chosen.extra_fields, chosen.has_value
+            model_kwargs |= chosen.model_kwargs
             warmup, samples_ = config.slic_warmup * thinning, config.slic_samples * thinning
         else:
             kernel = NUTS(lens_model, dense_mass=True, target_accept_prob=0.8, max_tree_depth=config.max_tree_depth)
             fields, thinning, sampler = ("diverging", "num_steps", "accept_prob"), 1, "NUTS, dense mass matrix adapted"
+            has_value = True
             warmup, samples_ = config.num_warmup, config.num_samples
-        # Only MALA's line test lacks a log-density value (energy="none": the potential is the prior).
-        has_value = "num_grad_evals" not in fields
         key, k_map, k_jitter, k_run = jax.random.split(key, 4)
         start = time.perf_counter()
         # The first MAP search starts at the rough guess; later ones refine the previous MAP point.
+        # (Without a likelihood value, MALA's case, the potential is the prior's.)
         steps = config.map_steps if start_values is init else config.refine_steps
-        z_map, map_values, map_potential = _find_map(k_map, model_kwargs, start_values, steps)
+        flat = flat_potential(lens_model, init_values=start_values, model_kwargs=model_kwargs, key=k_map)
+        z_map, map_potential = find_map(flat.potential, flat.z, steps)
+        map_values = {k: float(v) for k, v in flat.constrain(z_map).items()}
         start_values = map_values
         map_seconds = time.perf_counter() - start
         # Jittered starts (0.01 in unconstrained units) so that chains are not identical copies.
-        leaves, treedef = jax.tree_util.tree_flatten(z_map)
-        jitter_keys = jax.random.split(k_jitter, len(leaves))
-        init_params = jax.tree_util.tree_unflatten(treedef, [
-            leaf + 0.01 * jax.random.normal(k, (config.num_chains,) + jnp.shape(leaf))
-            for leaf, k in zip(leaves, jitter_keys)
-        ])
+        jitter = 0.01 * jax.random.normal(k_jitter, (config.num_chains,) + z_map.shape, z_map.dtype)
+        init_params = jax.vmap(flat.unravel)(z_map + jitter)
         if config.num_chains == 1:
             init_params = jax.tree_util.tree_map(lambda x: x[0], init_params)
         mcmc = MCMC(kernel, num_warmup=warmup, num_samples=samples_, num_chains=config.num_chains,
@@ -498,7 +413,7 @@ def fit_ring(config: FitConfig) -> dict:
         samples = jax.block_until_ready(mcmc.get_samples())  # MCMC.run returns before the device is done
         seconds = time.perf_counter() - start
         if adapted is None and not slic:
-            adapted = _adapted(mcmc)
+            adapted = adapted_metric(mcmc)
         table = summary(mcmc, var_names=params, ci_prob=0.94)
         print(f"\n{kind} likelihood (t = {t:.4f}; MAP {map_seconds:.0f} s, total {seconds:.0f} s)")
         print(table.to_string(float_format=lambda v: f"{v:.4g}"))

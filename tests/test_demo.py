@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from numpyro_slic.cli import main
-from numpyro_slic.demo import TRUTH, DemoConfig, demo_problem, laplace_inverse_mass, run_demo
+from numpyro_slic.demo import TRUTH, DemoConfig, demo_potential, demo_problem, run_demo
+from numpyro_slic.infer import laplace_inverse_mass
 
 
 def test_bad_size_names_the_range():
@@ -24,7 +25,8 @@ def test_problem_and_metric():
     assert problem.data.shape == problem.clean.shape == (24, 24)
     assert set(problem.noises) == {"white Gaussian", "stationary Gaussian", "SLIC"}
     assert problem.noises["SLIC"].has_log_prob  # the shipped JWST model is energy-parameterised
-    metric = laplace_inverse_mass(problem, "stationary Gaussian")
+    flat = demo_potential(problem, "stationary Gaussian")
+    metric = laplace_inverse_mass(flat.potential, flat.z)
     assert metric.shape == (len(problem.free), len(problem.free))
     np.testing.assert_allclose(metric, metric.T)
     assert np.all(np.linalg.eigvalsh(metric) > 0)

@@ -59,9 +59,10 @@ def test_lazy_exports_resolve():
     import numpyro_slic.diagnostics
     import numpyro_slic.infer
     import numpyro_slic.noise
+    import numpyro_slic.problems
 
     for module in (numpyro_slic, numpyro_slic.noise, numpyro_slic.data, numpyro_slic.infer,
-                   numpyro_slic.diagnostics):
+                   numpyro_slic.diagnostics, numpyro_slic.problems):
         for name in module.__all__:
             assert getattr(module, name) is not None, (module.__name__, name)
         assert set(module.__all__) <= set(dir(module))
@@ -70,8 +71,42 @@ def test_lazy_exports_resolve():
 
     assert callable(numpyro_slic.data.augment) and not isinstance(numpyro_slic.data.augment, type(numpyro_slic))
     # Submodules are attributes on first use, as when the __init__ modules imported them all.
-    assert callable(numpyro_slic.noise.flow.ode_log_prob) and callable(numpyro_slic.infer.lens.lens_model)
+    assert callable(numpyro_slic.noise.flow.ode_log_prob) and callable(numpyro_slic.problems.lens.lens_model)
     with pytest.raises(AttributeError):
         numpyro_slic.no_such_name
     with pytest.raises(AttributeError):
         numpyro_slic.noise.no_such_module
+
+
+# docs/design.md section 4: who may import whom inside the package (one-way arrows).
+ALLOWED = {
+    "lensing": set(),
+    "likelihood": {"noise", "quadrature"},
+    "infer": {"likelihood", "noise", "quadrature"},
+    "problems": {"likelihood", "noise", "lensing"},
+}
+
+
+@pytest.mark.parametrize("package", sorted(ALLOWED))
+def test_one_way_dependencies(package):
+    import ast
+
+    root = ROOT / "numpyro_slic"
+    path = root / package
+    files = sorted(path.rglob("*.py")) if path.is_dir() else [root / f"{package}.py"]
+    used = set()
+    for file in files:
+        pkg = list(file.relative_to(ROOT).with_suffix("").parts[:-1])  # the file's package, e.g. [numpyro_slic, infer]
+        for node in ast.walk(ast.parse(file.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                base = pkg[: len(pkg) - node.level + 1] if node.level else []
+                names = [".".join(base + ([node.module] if node.module else []))]
+                if not node.module:  # from .. import x, y: the names are modules
+                    names = [f"{names[0]}.{a.name}" for a in node.names]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                continue
+            used |= {n.split(".")[1] for n in names if n.startswith("numpyro_slic.")}
+    used -= {package, "_lazy", "_extras"}
+    assert used <= ALLOWED[package], (package, used - ALLOWED[package])

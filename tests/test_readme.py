@@ -25,4 +25,4 @@ def test_readme_commands_match_ci():
     ci = (README.parent / ".ci" / "run").read_text()
     test_command = 'python3 -m pip install ".[test]" && python3 -m pytest -q'
     assert test_command in text and test_command in ci
-    assert "python3 -m pip install . && numpyro-slic demo" in text
+    assert 'python3 -m pip install ".[demo]" && numpyro-slic demo' in text

@@ -39,7 +39,7 @@ def test_ring_whitening_and_mask_fill(script):
     np.testing.assert_array_equal(ring.data[rows, cols], fill[rows - rows.min(), cols - cols.min()])
     assert len(ring.patches) == len(load_shipped("jwst-f150w-sky-val").patches) - 1
     # The model is zero on masked pixels whatever the parameters, so their residual is the fill.
-    sim = script.WhitenedRingSimulator(ring)
+    sim = script.ring_simulator(ring)
     guess = script._initial_guess(ring, sim)
     image = np.asarray(sim({k: jnp.asarray(v) for k, v in guess.items()}))
     assert np.all(image[mask] == 0) and image[~mask].max() > 10
@@ -74,11 +74,9 @@ def test_slic_sampler_choice(script):
 
     noise = load_noise_model("jwst-nircam-f150w")
     assert noise.has_log_prob
-    kernel, model_kwargs, fields, thinning, sampler = script._slic_kernel(
-        script.FitConfig(), noise, (0.05, {("a", "b"): jnp.eye(2)})
-    )
-    assert isinstance(kernel, NUTS) and model_kwargs == {} and thinning == 1
-    assert set(fields) == {"diverging", "num_steps", "accept_prob"}
+    chosen, thinning, sampler = script._slic_kernel(script.FitConfig(), noise, (0.05, {("a", "b"): jnp.eye(2)}))
+    assert isinstance(chosen.kernel, NUTS) and chosen.model_kwargs == {} and thinning == 1 and chosen.has_value
+    assert set(chosen.extra_fields) == {"diverging", "num_steps", "accept_prob"}
     assert "energy='exact'" in sampler and "Gaussian run" in sampler
 
 

@@ -150,7 +150,7 @@ def lens_coverage_problem(
     import numpyro.distributions as dist
 
     from ..data import load_shipped
-    from ..infer.lens import likelihood_noise
+    from ..problems.lens import likelihood_noise
     from ..likelihood import ScoreLikelihood
     from ..lensing import LensSimulator, PixelGrid
     from ..likelihood import level_for_sigma

@@ -17,11 +17,13 @@ import warnings
 from typing import Any, Literal
 
 import numpy as np
-from astropy.io import fits
 from jaxtyping import Bool, Float
 
+from .._extras import require
 from .fits import load_fits_image
 from .stats import robust_sigma
+
+fits = require("astropy.io.fits", "train")
 
 __all__ = [
     "CCDFrame",

@@ -5,8 +5,11 @@ from __future__ import annotations
 import os
 
 import numpy as np
-from astropy.io import fits
 from jaxtyping import Bool, Float
+
+from .._extras import require
+
+fits = require("astropy.io.fits", "train")
 
 __all__ = ["load_fits_image"]
 

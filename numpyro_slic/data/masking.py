@@ -7,8 +7,11 @@ from typing import Literal
 
 import numpy as np
 import scipy.ndimage as ndi
-from astropy.stats import sigma_clip
 from jaxtyping import Bool, Float
+
+from .._extras import require
+
+sigma_clip = require("astropy.stats", "train").sigma_clip
 
 __all__ = ["mask_sources"]
 
@@ -96,8 +99,9 @@ def mask_sources(
 
     if method == "segmentation":
         # Imported here: photutils takes a second to import and only this branch needs it.
-        from photutils.segmentation import detect_sources, detect_threshold
-        from photutils.utils.exceptions import NoDetectionsWarning
+        segmentation = require("photutils.segmentation", "train")
+        detect_sources, detect_threshold = segmentation.detect_sources, segmentation.detect_threshold
+        NoDetectionsWarning = require("photutils.utils.exceptions", "train").NoDetectionsWarning
 
         # Positional threshold / npixels arguments: photutils renamed them (nsigma -> n_sigma,
         # npixels -> n_pixels) in 3.0, and positions work with every version we support.

@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.stats
-from astropy.stats import mad_std, sigma_clipped_stats
 from jaxtyping import Bool, Float
+
+from .._extras import require
+
+_astropy_stats = require("astropy.stats", "train")
+mad_std, sigma_clipped_stats = _astropy_stats.mad_std, _astropy_stats.sigma_clipped_stats
 
 __all__ = ["robust_sigma", "sky_background", "noise_statistics"]
 

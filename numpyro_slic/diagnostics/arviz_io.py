@@ -22,12 +22,13 @@ import numpy as np
 from numpyro import handlers
 from numpyro.infer import MCMC, init_to_sample
 
+from .._extras import require
 from ..likelihood import ScoreLikelihood
 
 with warnings.catch_warnings():
     # ArviZ 0.23 announces its 1.0 refactor with a FutureWarning on every import.
     warnings.simplefilter("ignore", FutureWarning)
-    import arviz as az
+    az = require("arviz", "demo")
 
 __all__ = ["to_inference_data", "summary", "ess_per_gradient", "ARVIZ_MAJOR"]
 

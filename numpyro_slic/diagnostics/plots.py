@@ -12,16 +12,17 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from .._extras import require
+
 __all__ = ["corner_plot", "residual_plot", "noise_comparison_plot", "tarp_plot", "sbc_ecdf_plot"]
 
 _COLOURS = ("C3", "C0", "C2", "C1", "C4")
 
 
 def _pyplot():
-    import matplotlib
-
+    matplotlib = require("matplotlib", "plots")
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = require("matplotlib.pyplot", "plots")
 
     return plt
 
@@ -43,7 +44,7 @@ def corner_plot(
 
     ``truth=None`` (real data) draws the posteriors only.
     """
-    import corner
+    corner = require("corner", "plots")
 
     plt = _pyplot()
     names = list(posteriors)

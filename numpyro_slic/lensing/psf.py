@@ -82,7 +82,10 @@ def load_psf_fits(path: str | os.PathLike, hdu: int | str | None = None) -> Floa
     Raises:
         ValueError: no image HDU, data not 2-D, even-sized, containing NaN/inf, or summing to <= 0.
     """
-    from astropy.io import fits
+    try:
+        from astropy.io import fits
+    except ModuleNotFoundError as err:
+        raise ImportError("load_psf_fits needs astropy: pip install 'numpyro-slic[train]'.") from err
 
     with fits.open(path) as hdul:
         if hdu is None:

@@ -26,15 +26,17 @@ from __future__ import annotations
 
 from typing import Literal
 
-import diffrax
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
+from .._extras import require
 from .base import NoiseModel, is_concrete
 from .sampling import diffusion_g2
+
+diffrax = require("diffrax", "train")
 
 __all__ = ["ode_log_prob"]
 

@@ -18,13 +18,15 @@ from __future__ import annotations
 import math
 from typing import Literal
 
-import diffrax
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
+from .._extras import require
 from .base import NoiseModel
+
+diffrax = require("diffrax", "train")
 
 __all__ = ["diffusion_g2", "sample_noise", "sample_noise_unit"]
 

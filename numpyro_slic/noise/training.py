@@ -38,14 +38,16 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
 from ..data.io import atomic_write
+from .._extras import require
 from .base import NoiseModel
 from .learned import GaussianBackbone, LearnedNoise, Parameterisation
 from .networks import UNet, UNetConfig
 from .sde import VESDE, VPSDE, dsm_loss, sample_t
+
+optax = require("optax", "train")
 
 __all__ = ["TrainConfig", "train_noise_model", "validation_loss", "CHECKPOINT_NAME"]
 

@@ -120,4 +120,4 @@ def test_coverage_notebook_runs_small_and_shows_the_committed_result(name, small
     table = namespace["table"]
     assert {"white Gaussian", "stationary Gaussian"} <= set(table.index)
     assert set(table["verdict"]) <= {"calibrated", "NOT calibrated", "untested"}
-    assert (table["injections"] >= 100).all()
+    assert (table["injections"] > 0).all()

@@ -150,11 +150,10 @@ def lens_coverage_problem(
     import numpyro.distributions as dist
 
     from ..data import load_shipped
-    from ..problems.lens import likelihood_noise
-    from ..likelihood import ScoreLikelihood
     from ..lensing import LensSimulator, PixelGrid
-    from ..likelihood import level_for_sigma
+    from ..likelihood import ScoreLikelihood, level_for_sigma
     from ..noise.bundle import load_noise_model
+    from ..problems.lens import likelihood_noise
 
     if noise_source not in NOISE_SOURCES:
         raise ValueError(f"lens_coverage_problem: unknown noise_source {noise_source!r}; choose one of {tuple(NOISE_SOURCES)}.")

@@ -133,3 +133,20 @@ def test_validate_command_end_to_end(tmp_path, capsys):
         assert (tmp_path / "out" / fig.split("/")[-1]).stat().st_size > 0
     printed = capsys.readouterr().out
     assert "model - Gaussian" in printed and "classifier AUC" in printed
+
+
+def test_gaussian_baseline_from_training_patches_or_the_backbone():
+    from numpyro_slic.noise.learned import GaussianBackbone
+
+    rng = np.random.default_rng(2)
+    train = rng.standard_normal((32, 16, 16))
+    gauss, how = fidelity.gaussian_baseline(train, SHAPE)
+    assert gauss.power.shape == SHAPE and "128 8 x 8 tiles" in how  # 4 tiles per patch
+
+    class _WithBackbone:  # what gaussian_baseline reads of a LearnedNoise
+        backbone = GaussianBackbone.from_patches(train, 3)
+
+    gauss, how = fidelity.gaussian_baseline(None, SHAPE, model=_WithBackbone())
+    assert gauss.power.shape == SHAPE and "GaussianBackbone" in how
+    with pytest.raises(ValueError, match="no training patches"):
+        fidelity.gaussian_baseline(None, SHAPE, model=object())

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import platform
 import shlex
+import sys
 import time
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -163,6 +164,7 @@ def run_validation(config: ValidateConfig) -> dict[str, Any]:
 
     seconds["total_s"] = time.perf_counter() - t0
     result = {
+        "command": "numpyro-slic " + shlex.join(sys.argv[1:]),
         "model": config.model,
         "weights_sha256": meta["weights"]["sha256"],
         "parameterisation": meta["model"].get("parameterisation"),

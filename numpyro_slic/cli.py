@@ -297,6 +297,8 @@ def _add_validate(sub) -> None:
     p.add_argument("--nll-size", type=int, default=None,
                    help="side of the non-overlapping crops scored by the ODE (default: the patch size)")
     p.add_argument("--nll-patches", type=int, default=None, help="at most this many crops (random subset)")
+    p.add_argument("--nll-trace", choices=["hutchinson", "exact"], default="hutchinson",
+                   help="divergence in the ODE: Hutchinson probes, or exact (D JVPs a stage: small crops only)")
     p.add_argument("--nll-probes", type=int, default=4, help="Hutchinson probes per crop")
     p.add_argument("--nll-rtol", type=float, default=1e-4, help="ODE rtol = atol")
     p.add_argument("--nll-control", type=int, default=4,
@@ -316,9 +318,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
     result = run_validation(ValidateConfig(
         model=args.model, val_patches=args.val_patches, train_patches=args.train_patches,
         num_generated=args.num_generated, sde_steps=args.sde_steps, level_sigma=args.level_sigma,
-        nll_size=args.nll_size, nll_patches=args.nll_patches, nll_probes=args.nll_probes,
-        nll_rtol=args.nll_rtol, nll_control=args.nll_control, classifier_steps=args.classifier_steps,
-        bootstrap=args.bootstrap, seed=args.seed, out_dir=args.out, progress=not args.no_progress))
+        nll_size=args.nll_size, nll_patches=args.nll_patches, nll_trace=args.nll_trace,
+        nll_probes=args.nll_probes, nll_rtol=args.nll_rtol, nll_control=args.nll_control,
+        classifier_steps=args.classifier_steps, bootstrap=args.bootstrap, seed=args.seed, out_dir=args.out,
+        progress=not args.no_progress))
     print(format_table(result))
     print(f"wrote {args.out}/fidelity.json and figures ({result['seconds']['total_s']:.0f} s)")
     return 0

@@ -33,6 +33,7 @@ class ValidateConfig:
     level_sigma: float | None = None
     nll_size: int | None = None
     nll_patches: int | None = None
+    nll_trace: str = "hutchinson"
     nll_probes: int = 4
     nll_rtol: float = 1e-4
     nll_control: int = 4
@@ -120,8 +121,9 @@ def run_validation(config: ValidateConfig) -> dict[str, Any]:
     say(f"NLL: {len(crops)} distinct {size} x {size} crops of {len(real)} held-out patches; baseline: {how}")
     t = time.perf_counter()
     nll = fidelity.heldout_nll(
-        model, crops, gauss_nll, level_sigma=config.level_sigma, seed=config.seed, n_probes=config.nll_probes,
-        rtol=config.nll_rtol, n_boot=config.bootstrap, n_control=config.nll_control, progress=config.progress)
+        model, crops, gauss_nll, level_sigma=config.level_sigma, seed=config.seed, trace=config.nll_trace,
+        n_probes=config.nll_probes, rtol=config.nll_rtol, n_boot=config.bootstrap, n_control=config.nll_control,
+        progress=config.progress)
     nll["crops"] = {"size": size, "n": len(crops), "where": [list(map(int, c)) for c in where]}
     nll["baseline"] = how
     seconds["nll_s"] = time.perf_counter() - t

@@ -601,5 +601,6 @@ def summary_rows(result: dict[str, Any]) -> list[str]:
     bands = result["statistics"]["spectra"]["band_geometric_mean_ratio"]
     for name in ("model", "gaussian"):
         b = bands[name]["radial"]
-        rows.append(f"| radial power / real ({name}) | low {b['low']:.3f} | mid {b['mid']:.3f} | high {b['high']:.3f} |")
+        rows.append(f"| radial power / real ({name}) | low {b['low']:.3f} | mid {b['mid']:.3f} | "
+                    f"high {b['high']:.3f} |")
     return rows

@@ -116,8 +116,10 @@ def gaussian_baseline(train_patches: Float[ArrayLike, "n h w"] | None, shape: tu
 
 
 def _learned(model):
-    """The LearnedNoise inside a CalibratedNoise (or the model itself)."""
-    return getattr(model, "model", model)
+    """The LearnedNoise inside a CalibratedNoise (its ``base``), or the model itself."""
+    from .calibration import CalibratedNoise
+
+    return model.base if isinstance(model, CalibratedNoise) else model
 
 
 def gaussian_nll_per_pixel(gauss, y: Float[ArrayLike, "n H W"], sigma: float) -> Float[np.ndarray, "n"]:

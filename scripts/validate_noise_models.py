@@ -46,13 +46,13 @@ import time
 
 import jax
 import numpy as np
-from scipy import stats
 
 from numpyro_slic.data import load_shipped
-from numpyro_slic.data.io import atomic_write, atomic_write_json
-from numpyro_slic.diagnostics.plots import noise_comparison_plot
+from numpyro_slic.data.io import atomic_write_json
+from numpyro_slic.diagnostics.plots import noise_comparison_plot, noise_spectra_plot, pixel_histogram_plot
 from numpyro_slic.noise.analytic import GaussianMixtureNoise, StationaryGaussianNoise, mean_periodogram
 from numpyro_slic.noise.bundle import load_noise_model, read_bundle_metadata
+from numpyro_slic.noise.fidelity import BANDS, band_ratios, ks, pixel_statistics, spectra
 from numpyro_slic.noise.sampling import sample_noise_unit
 
 # Fixed order: a model's random draws depend on its index here, not on --models.
@@ -60,101 +60,14 @@ MODELS = {
     "hst-acs-f814w": {"data": "hst-f814w-sky-val", "tag": "hst_f814w"},
     "jwst-nircam-f150w": {"data": "jwst-f150w-sky-val", "tag": "jwst_f150w"},
 }
-# |k| bands (cycles per pixel, Nyquist 0.5) for the summary of spectrum ratios.
-BANDS = {"low": (0.0, 0.1), "mid": (0.1, 0.25), "high": (0.25, 0.5001)}
 # Core sd of the mixture control, so that 0.95 a^2 + 0.05 * 2.3 a^2 = 1 (excess kurtosis 0.21).
 MIXTURE_SD = 1 / np.sqrt(0.95 + 0.05 * 2.3)
-GAUSS_TAIL = {"3": float(2 * stats.norm.sf(3)), "4": float(2 * stats.norm.sf(4))}
-
-
-# ---- statistics ---------------------------------------------------------------------------------
-
-
-def robust_sigma(x: np.ndarray) -> float:
-    return float(1.4826 * np.median(np.abs(x - np.median(x))))
-
-
-def excess_kurtosis(patches: np.ndarray, rng: np.random.Generator, n_boot: int) -> tuple[float, float]:
-    """Excess kurtosis of the pooled pixels and its bootstrap standard error over whole patches.
-
-    Patches, not pixels, are resampled: pixels within a patch are correlated, so a pixel bootstrap
-    would understate the error. Overlapping patches (JWST) still make it an underestimate.
-    """
-    flat = patches.reshape(len(patches), -1)
-    value = float(stats.kurtosis(flat.ravel()))
-    idx = rng.integers(0, len(flat), size=(n_boot, len(flat)))
-    boot = [stats.kurtosis(flat[i].ravel()) for i in idx]
-    return value, float(np.std(boot, ddof=1))
-
-
-def lag1(patches: np.ndarray, axis: int) -> float:
-    """Lag-1 autocorrelation along ``axis`` (-1: x, columns; -2: y, rows), set mean removed."""
-    x = patches - patches.mean()
-    n = x.shape[axis]
-    a = np.take(x, np.arange(n - 1), axis=axis)
-    b = np.take(x, np.arange(1, n), axis=axis)
-    return float(np.mean(a * b) / np.mean(x * x))
 
 
 def pixel_summary(patches: np.ndarray, rng: np.random.Generator, n_boot: int) -> dict:
-    x = patches.ravel()
-    med, rs = float(np.median(x)), robust_sigma(x)
-    kurt, kurt_se = excess_kurtosis(patches, rng, n_boot)
-    out = {
-        "n_patches": int(len(patches)),
-        "mean": float(x.mean()),
-        "median": med,
-        "std": float(x.std()),
-        "robust_sigma": rs,
-        "excess_kurtosis": kurt,
-        "excess_kurtosis_se": kurt_se,
-        "lag1_x": lag1(patches, -1),
-        "lag1_y": lag1(patches, -2),
-    }
-    for s in GAUSS_TAIL:
-        count = int(np.sum(np.abs(x - med) > float(s) * rs))
-        out[f"tail_{s}sigma_count"] = count
-        out[f"tail_{s}sigma_fraction"] = count / x.size
-        out[f"tail_{s}sigma_over_gaussian"] = count / x.size / GAUSS_TAIL[s]
-    return out
-
-
-def ks(a: np.ndarray, b: np.ndarray, centred: bool = False) -> dict:
-    a, b = a.ravel(), b.ravel()
-    if centred:
-        a, b = a - np.median(a), b - np.median(b)
-    r = stats.ks_2samp(a, b)
-    return {"statistic": float(r.statistic), "pvalue": float(r.pvalue)}
-
-
-def spectra(power: np.ndarray) -> dict[str, np.ndarray]:
-    """Radial average and kx / ky marginals and axis cuts of a mean periodogram; k = 0 excluded.
-
-    Each is indexed by |k| = j / n, j = 1 .. n // 2 (radial: bins of width 1 / n centred there;
-    marginals and cuts: the modes with |kx| or |ky| equal to it, both signs).
-    """
-    h, w = power.shape
-    ky, kx = np.meshgrid(np.fft.fftfreq(h), np.fft.fftfreq(w), indexing="ij")
-    p = power.astype(np.float64).copy()
-    p[0, 0] = np.nan
-    kr = np.hypot(kx, ky)
-    n = min(h, w)
-    radial = np.array([np.nanmean(p[np.abs(kr - j / n) < 0.5 / n]) for j in range(1, n // 2 + 1)])
-    akx, aky = np.abs(np.fft.fftfreq(w)), np.abs(np.fft.fftfreq(h))
-    marg_kx = np.array([np.nanmean(p[:, np.isclose(akx, j / w)]) for j in range(1, w // 2 + 1)])
-    marg_ky = np.array([np.nanmean(p[np.isclose(aky, j / h), :]) for j in range(1, h // 2 + 1)])
-    cut_kx = np.array([np.mean(p[0, np.isclose(akx, j / w)]) for j in range(1, w // 2 + 1)])
-    cut_ky = np.array([np.mean(p[np.isclose(aky, j / h), 0]) for j in range(1, h // 2 + 1)])
-    return {
-        "radial": radial, "kx_marginal": marg_kx, "ky_marginal": marg_ky,
-        "kx_cut_ky0": cut_kx, "ky_cut_kx0": cut_ky,
-    }
-
-
-def band_ratios(ratio: np.ndarray, n: int) -> dict[str, float]:
-    """Geometric mean of a ratio over the |k| bands (k = j / n, j = 1 .. len)."""
-    k = np.arange(1, len(ratio) + 1) / n
-    return {b: float(np.exp(np.mean(np.log(ratio[(k >= lo) & (k < hi)])))) for b, (lo, hi) in BANDS.items()}
+    """``noise.fidelity.pixel_statistics`` (kurtosis with a bootstrap error over whole patches, tails,
+    lag-1 correlations), its bootstrap seeded from ``rng``."""
+    return pixel_statistics(patches, n_boot=n_boot, seed=int(rng.integers(2**31)))
 
 
 # ---- one model ----------------------------------------------------------------------------------
@@ -276,11 +189,6 @@ def spread_out(positions: np.ndarray, n: int, rng: np.random.Generator) -> np.nd
 
 
 def make_figures(name, tag, real, positions, sets, spec_sets, ratios, args, rng) -> dict:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     os.makedirs(args.fig_dir, exist_ok=True)
     paths = {
         "grid": os.path.join(args.fig_dir, f"noise_which_is_real_{tag}.png"),
@@ -294,49 +202,12 @@ def make_figures(name, tag, real, positions, sets, spec_sets, ratios, args, rng)
     shuffle_seed = args.seed + 1000 * (list(MODELS).index(name) + 1)
     key = noise_comparison_plot(real[real_idx], sets["model"][:n_show], paths["grid"], shuffle_seed=shuffle_seed)
 
-    # Spectra (top) and ratios to real (bottom) for radial, marginal and stripe cuts.
     n = min(real.shape[1:])
     k = np.arange(1, n // 2 + 1) / n
-    panels = [("radial", "radial average, |k|"), ("kx_marginal", "mean over ky, |kx|"),
-              ("ky_marginal", "mean over kx, |ky|"), ("kx_cut_ky0", "cut ky = 0, |kx| (stripes)")]
-    fig, axes = plt.subplots(2, len(panels), figsize=(4.2 * len(panels), 6.5), sharex=True,
-                             gridspec_kw={"height_ratios": [2, 1.3]})
-    for j, (s, title) in enumerate(panels):
-        for name_set, (c, ls, label) in _STYLE.items():
-            axes[0, j].plot(k, spec_sets[name_set][s], color=c, ls=ls, label=label)
-            if name_set != "real":
-                axes[1, j].plot(k, ratios[name_set][s], color=c, ls=ls)
-        axes[1, j].plot(k, ratios["sampler_control"][s], color="0.5", lw=0.8, label="sampler control")
-        axes[1, j].axhline(1, color="k", lw=0.6)
-        axes[0, j].set_yscale("log")
-        axes[0, j].set_title(title, fontsize=10)
-        axes[1, j].set_xlabel("cycles / pixel")
-    axes[0, 0].set_ylabel("mean power (trained units$^2$)")
-    axes[1, 0].set_ylabel("ratio to real")
-    axes[0, 0].legend(fontsize=7, frameon=False)
-    axes[1, 0].legend(fontsize=7, frameon=False)
-    fig.suptitle(f"{name}: power spectra, {len(sets['model'])} generated vs {len(real)} real patches")
-    _save(fig, paths["spectra"])
-    plt.close(fig)
-
-    # Pixel histograms, log y, with the Gaussian of the real robust sigma for reference.
-    fig, ax = plt.subplots(figsize=(6, 4))
-    bins = np.linspace(-7, 7, 113)
-    centres = 0.5 * (bins[1:] + bins[:-1])
-    for name_set, (c, ls, label) in _STYLE.items():
-        dens, _ = np.histogram(sets[name_set].ravel(), bins=bins, density=True)
-        ax.step(centres, np.where(dens > 0, dens, np.nan), where="mid", color=c, ls=ls, label=label)
-    rs = robust_sigma(real.ravel())
-    ax.plot(centres, stats.norm.pdf(centres, np.median(real), rs), color="0.6", lw=0.8,
-            label=f"N(median, robust sigma {rs:.2f})")
-    ax.set_yscale("log")
-    ax.set_ylim(1e-6, 1)
-    ax.set_xlabel("pixel value (trained units)")
-    ax.set_ylabel("density")
-    ax.set_title(f"{name}: pixel histogram")
-    ax.legend(fontsize=7, frameon=False)
-    _save(fig, paths["histogram"])
-    plt.close(fig)
+    noise_spectra_plot(k, spec_sets, paths["spectra"], styles=_STYLE,
+                       extra_ratios={"sampler control": (ratios["sampler_control"], "0.5")},
+                       title=f"{name}: power spectra, {len(sets['model'])} generated vs {len(real)} real patches")
+    pixel_histogram_plot(sets, paths["histogram"], styles=_STYLE, title=f"{name}: pixel histogram")
 
     return {
         "which_is_real": {
@@ -348,10 +219,6 @@ def make_figures(name, tag, real, positions, sets, spec_sets, ratios, args, rng)
         },
         "figures": {k: v for k, v in paths.items() if k != "grid"},
     }
-
-
-def _save(fig, path):
-    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=110, bbox_inches="tight"))
 
 
 # ---- report -------------------------------------------------------------------------------------

@@ -10,6 +10,8 @@ _EXPORTS = {
     "to_inference_data": ".arviz_io",
     "corner_plot": ".plots",
     "noise_comparison_plot": ".plots",
+    "noise_spectra_plot": ".plots",
+    "pixel_histogram_plot": ".plots",
     "residual_plot": ".plots",
     "sbc_ecdf_plot": ".plots",
     "tarp_plot": ".plots",
@@ -22,6 +24,8 @@ __all__ = [
     "corner_plot",
     "residual_plot",
     "noise_comparison_plot",
+    "noise_spectra_plot",
+    "pixel_histogram_plot",
     "tarp_plot",
     "sbc_ecdf_plot",
 ]
@@ -29,4 +33,5 @@ __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, [])
 
 if TYPE_CHECKING:
     from .arviz_io import ess_per_gradient, summary, to_inference_data
-    from .plots import corner_plot, noise_comparison_plot, residual_plot, sbc_ecdf_plot, tarp_plot
+    from .plots import (corner_plot, noise_comparison_plot, noise_spectra_plot, pixel_histogram_plot, residual_plot,
+                        sbc_ecdf_plot, tarp_plot)

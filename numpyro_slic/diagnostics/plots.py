@@ -14,7 +14,10 @@ import numpy as np
 
 from .._extras import require
 
-__all__ = ["corner_plot", "residual_plot", "noise_comparison_plot", "tarp_plot", "sbc_ecdf_plot"]
+__all__ = [
+    "corner_plot", "residual_plot", "noise_comparison_plot", "noise_spectra_plot", "pixel_histogram_plot",
+    "tarp_plot", "sbc_ecdf_plot",
+]
 
 _COLOURS = ("C3", "C0", "C2", "C1", "C4")
 
@@ -131,6 +134,82 @@ def noise_comparison_plot(
     _save(fig, path)
     plt.close(fig)
     return key
+
+
+_SPECTRA_PANELS = (("radial", "radial average, |k|"), ("kx_marginal", "mean over ky, |kx|"),
+                   ("ky_marginal", "mean over kx, |ky|"), ("kx_cut_ky0", "cut ky = 0, |kx| (stripes)"))
+
+
+def noise_spectra_plot(
+    k: np.ndarray,
+    spectra: Mapping[str, Mapping[str, np.ndarray]],
+    path: str,
+    *,
+    styles: Mapping[str, tuple[str, str, str]],
+    reference: str = "real",
+    extra_ratios: Mapping[str, tuple[Mapping[str, np.ndarray], str]] | None = None,
+    title: str = "",
+) -> None:
+    """Mean power spectra (top, log) and their ratios to ``reference`` (bottom) of several sets.
+
+    Args:
+        k: |k| in cycles per pixel of each spectrum point.
+        spectra: set name -> ``noise.fidelity.spectra`` dict (radial, kx / ky marginals, cuts).
+        styles: set name -> (colour, line style, legend label); sets are drawn in this order.
+        extra_ratios: label -> (ratio dict, colour) drawn in the ratio panels only (a control).
+    """
+    plt = _pyplot()
+    fig, axes = plt.subplots(2, len(_SPECTRA_PANELS), figsize=(4.2 * len(_SPECTRA_PANELS), 6.5), sharex=True,
+                             gridspec_kw={"height_ratios": [2, 1.3]})
+    for j, (s, panel_title) in enumerate(_SPECTRA_PANELS):
+        for name, (c, ls, label) in styles.items():
+            axes[0, j].plot(k, spectra[name][s], color=c, ls=ls, label=label)
+            if name != reference:
+                axes[1, j].plot(k, np.asarray(spectra[name][s]) / np.asarray(spectra[reference][s]), color=c, ls=ls)
+        for label, (ratios, c) in (extra_ratios or {}).items():
+            axes[1, j].plot(k, ratios[s], color=c, lw=0.8, label=label)
+        axes[1, j].axhline(1, color="k", lw=0.6)
+        axes[0, j].set_yscale("log")
+        axes[0, j].set_title(panel_title, fontsize=10)
+        axes[1, j].set_xlabel("cycles / pixel")
+    axes[0, 0].set_ylabel("mean power (trained units$^2$)")
+    axes[1, 0].set_ylabel(f"ratio to {reference}")
+    axes[0, 0].legend(fontsize=7, frameon=False)
+    if extra_ratios:
+        axes[1, 0].legend(fontsize=7, frameon=False)
+    fig.suptitle(title)
+    _save(fig, path)
+    plt.close(fig)
+
+
+def pixel_histogram_plot(
+    sets: Mapping[str, np.ndarray], path: str, *, styles: Mapping[str, tuple[str, str, str]],
+    reference: str = "real", title: str = "",
+) -> None:
+    """Pixel histograms (log density) of several sets, with N(median, robust sigma) of ``reference``."""
+    from scipy import stats
+
+    from ..data.stats import robust_sigma
+
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    bins = np.linspace(-7, 7, 113)
+    centres = 0.5 * (bins[1:] + bins[:-1])
+    for name, (c, ls, label) in styles.items():
+        dens, _ = np.histogram(np.ravel(sets[name]), bins=bins, density=True)
+        ax.step(centres, np.where(dens > 0, dens, np.nan), where="mid", color=c, ls=ls, label=label)
+    ref = np.ravel(sets[reference])
+    rs = robust_sigma(ref)
+    ax.plot(centres, stats.norm.pdf(centres, np.median(ref), rs), color="0.6", lw=0.8,
+            label=f"N(median, robust sigma {rs:.2f})")
+    ax.set_yscale("log")
+    ax.set_ylim(1e-6, 1)
+    ax.set_xlabel("pixel value (trained units)")
+    ax.set_ylabel("density")
+    ax.set_title(title)
+    ax.legend(fontsize=7, frameon=False)
+    _save(fig, path)
+    plt.close(fig)
 
 
 def tarp_plot(results: Mapping[str, "TarpResult"], path: str, *, band_prob: float = 0.95) -> None:

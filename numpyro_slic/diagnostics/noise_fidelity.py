@@ -1,0 +1,201 @@
+"""``numpyro-slic validate``: one noise model against real held-out noise (``noise.fidelity`` metrics).
+
+``run_validation`` loads the model and the patch sets, draws from the model (reverse SDE) and from
+the Gaussian baseline (exactly), computes the held-out NLL, the generated-vs-real statistics and
+the classifier two-sample test, and writes ``fidelity.json`` and figures to ``out_dir``.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import shlex
+import sys
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+__all__ = ["ValidateConfig", "run_validation", "resolve_patches", "format_table"]
+
+# Held-out sets of the shipped models (package data).
+SHIPPED_VAL = {"hst-acs-f814w": "hst-f814w-sky-val", "jwst-nircam-f150w": "jwst-f150w-sky-val"}
+
+
+@dataclass
+class ValidateConfig:
+    model: str
+    val_patches: str | None = None
+    train_patches: str | None = None
+    num_generated: int = 64
+    sde_steps: int = 100
+    level_sigma: float | None = None
+    nll_size: int | None = None
+    nll_patches: int | None = None
+    nll_trace: str = "hutchinson"
+    nll_probes: int = 4
+    nll_rtol: float = 1e-4
+    nll_control: int = 4
+    classifier_steps: int = 200
+    bootstrap: int = 2000
+    seed: int = 0
+    out_dir: str = "outputs/validate"
+    progress: bool = True
+
+
+def _load_patches(spec: str):
+    from ..data import load_shipped
+    from ..data.io import load_patch_set
+    from ..data.shipped import shipped_names
+
+    return load_shipped(spec) if spec in shipped_names() else load_patch_set(spec)
+
+
+def _command_option(command: str, option: str) -> str | None:
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        return None
+    for i, w in enumerate(words[:-1]):
+        if w == option:
+            return words[i + 1]
+    return None
+
+
+def resolve_patches(config: ValidateConfig, meta: dict) -> tuple[Any, str, Any, str | None]:
+    """(val PatchSet, where it came from, train PatchSet or None, where it came from).
+
+    Defaults: the shipped held-out set of a shipped model, else the ``--val-patches`` file named in
+    the bundle's training command; training patches from the command's ``--patches`` when that file
+    exists here (for the shipped HST / JWST models: ``scripts/make_shipped_data.py`` makes them in
+    outputs/patches), else None (the baseline is then the bundle's GaussianBackbone).
+    """
+    command = (meta.get("metadata") or {}).get("command", "") or ""
+    val_spec = config.val_patches or SHIPPED_VAL.get(config.model) or _command_option(command, "--val-patches")
+    if val_spec is None:
+        raise ValueError("validate: no held-out patches given (--val-patches) and the bundle names none.")
+    train_spec = config.train_patches or _command_option(command, "--patches")
+    train = None
+    if train_spec is not None:
+        try:
+            train = _load_patches(train_spec)
+        except (FileNotFoundError, ValueError):
+            if config.train_patches:
+                raise
+            train_spec = None
+    return _load_patches(val_spec), val_spec, train, train_spec
+
+
+def run_validation(config: ValidateConfig) -> dict[str, Any]:
+    """Runs every metric and writes ``fidelity.json`` and the figures; returns the JSON dict."""
+    import jax
+
+    from ..data.io import atomic_write_json
+    from ..noise import fidelity
+    from ..noise.analytic import mean_periodogram
+    from ..noise.bundle import load_noise_model, read_bundle_metadata
+    from ..noise.sampling import sample_noise_unit
+    from .plots import noise_comparison_plot, noise_spectra_plot, pixel_histogram_plot
+
+    t0 = time.perf_counter()
+    seconds: dict[str, float] = {}
+    os.makedirs(config.out_dir, exist_ok=True)
+    meta = read_bundle_metadata(config.model)
+    model = load_noise_model(config.model)
+    val_set, val_spec, train_set, train_spec = resolve_patches(config, meta)
+    real = np.asarray(val_set.patches, dtype=np.float64)
+    h, w = real.shape[1:]
+    key = jax.random.key(config.seed)
+    k_model, k_gauss = jax.random.split(key)
+    say = print if config.progress else (lambda *a, **k: None)
+
+    # 1. Held-out NLL on non-overlapping crops.
+    size = int(config.nll_size or min(h, w))
+    crops, where = fidelity.distinct_crops(real, val_set.positions, size)
+    if config.nll_patches is not None and len(crops) > config.nll_patches:
+        pick = np.sort(np.random.default_rng(config.seed).choice(len(crops), config.nll_patches, replace=False))
+        crops, where = crops[pick], [where[i] for i in pick]
+    train = None if train_set is None else np.asarray(train_set.patches, dtype=np.float64)
+    gauss_nll, how = fidelity.gaussian_baseline(train, (size, size), model=model)
+    say(f"NLL: {len(crops)} distinct {size} x {size} crops of {len(real)} held-out patches; baseline: {how}")
+    t = time.perf_counter()
+    nll = fidelity.heldout_nll(
+        model, crops, gauss_nll, level_sigma=config.level_sigma, seed=config.seed, trace=config.nll_trace,
+        n_probes=config.nll_probes, rtol=config.nll_rtol, n_boot=config.bootstrap, n_control=config.nll_control,
+        progress=config.progress)
+    nll["crops"] = {"size": size, "n": len(crops), "where": [list(map(int, c)) for c in where]}
+    nll["baseline"] = how
+    seconds["nll_s"] = time.perf_counter() - t
+
+    # 2. Draws: the model by reverse SDE, the baseline (fitted at the held-out patch size) exactly.
+    t = time.perf_counter()
+    sampler = {"method": "euler_maruyama", "steps": config.sde_steps, "data_variance": 1.0, "denoise": True}
+    generated = np.asarray(sample_noise_unit(model.with_event_shape((h, w)), k_model, (config.num_generated,),
+                                             **sampler), dtype=np.float64)
+    seconds["model_sampling_s"] = time.perf_counter() - t
+    if not np.all(np.isfinite(generated)):
+        raise RuntimeError("validate: the reverse SDE gave non-finite draws; raise --sde-steps.")
+    gauss, how_draws = fidelity.gaussian_baseline(train, (h, w), model=model)
+    gauss_draws = np.asarray(gauss.unit_sample(k_gauss, (config.num_generated,)), dtype=np.float64)
+
+    # 3. Statistics and the classifier test.
+    t = time.perf_counter()
+    stats = fidelity.compare_statistics(real, {"model": generated, "gaussian": gauss_draws},
+                                        n_boot=200, seed=config.seed)
+    seconds["statistics_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    classifier = {name: fidelity.classifier_auc(real, draws, seed=config.seed, steps=config.classifier_steps)
+                  for name, draws in (("model", generated), ("gaussian", gauss_draws))}
+    seconds["classifier_s"] = time.perf_counter() - t
+
+    # Figures.
+    fig = {k: os.path.join(config.out_dir, f"{k}.png") for k in ("which_is_real", "spectra", "histogram")}
+    n_show = min(8, len(real), len(generated))
+    real_idx = np.sort(np.random.default_rng(config.seed).choice(len(real), n_show, replace=False))
+    answer = noise_comparison_plot(real[real_idx], generated[:n_show], fig["which_is_real"],
+                                   shuffle_seed=config.seed)
+    styles = {"real": ("k", "-", "real (held-out)"), "model": ("C3", "-", "model (reverse SDE)"),
+              "gaussian": ("C0", "--", "stationary Gaussian (exact draws)")}
+    spec = {k: fidelity.spectra(mean_periodogram(v)) for k, v in
+            (("real", real), ("model", generated), ("gaussian", gauss_draws))}
+    noise_spectra_plot(np.asarray(stats["spectra"]["k_cycles_per_pixel"]), spec, fig["spectra"], styles=styles,
+                       title=f"{config.model}: {len(generated)} generated vs {len(real)} real patches")
+    pixel_histogram_plot({"real": real, "model": generated, "gaussian": gauss_draws}, fig["histogram"],
+                         styles=styles, title=f"{config.model}: pixel histogram")
+
+    seconds["total_s"] = time.perf_counter() - t0
+    result = {
+        "command": "numpyro-slic " + shlex.join(sys.argv[1:]),
+        "model": config.model,
+        "weights_sha256": meta["weights"]["sha256"],
+        "parameterisation": meta["model"].get("parameterisation"),
+        "val_patches": val_spec,
+        "train_patches": train_spec,
+        "event_shape": [h, w],
+        "n_real": int(len(real)),
+        "n_generated": int(config.num_generated),
+        "units": "trained units (the model's unit_* functions); NLL in nats per pixel",
+        "sampler": {**sampler, "function": "numpyro_slic.noise.sampling.sample_noise_unit"},
+        "gaussian_baseline": {"nll": how, "draws": how_draws},
+        "nll": nll,
+        "statistics": stats,
+        "classifier": classifier,
+        "which_is_real": {"figure": fig["which_is_real"], "real_patch_indices": real_idx.tolist(),
+                          "key_row_major": answer},
+        "figures": fig,
+        "config": asdict(config),
+        "seconds": seconds,
+        "machine": {"platform": platform.platform(), "nproc": len(os.sched_getaffinity(0)),
+                    "load_average_at_end": list(os.getloadavg()), "jax": jax.__version__,
+                    "backend": jax.default_backend()},
+    }
+    atomic_write_json(os.path.join(config.out_dir, "fidelity.json"), result, indent=1)
+    return result
+
+
+def format_table(result: dict[str, Any]) -> str:
+    """The headline numbers of ``run_validation``'s result as a markdown table."""
+    from ..noise.fidelity import summary_rows
+
+    return "\n".join([f"| {result['model']} | | | |", "|---|---|---|---|", *summary_rows(result)])

@@ -1,0 +1,152 @@
+"""Noise-model fidelity metrics (noise/fidelity.py) and the ``numpyro-slic validate`` command, on tiny sizes."""
+
+import json
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from numpyro_slic.noise import fidelity
+from numpyro_slic.noise.analytic import StationaryGaussianNoise
+
+SHAPE = (8, 8)
+
+
+def _correlated_power(shape=SHAPE):
+    ky, kx = np.meshgrid(np.fft.fftfreq(shape[0]), np.fft.fftfreq(shape[1]), indexing="ij")
+    return 0.2 + 3.0 * np.exp(-(kx**2 + ky**2) / 0.02)
+
+
+def test_true_model_beats_a_wrong_one_on_its_own_draws():
+    true = StationaryGaussianNoise(_correlated_power())
+    white = StationaryGaussianNoise(np.full(SHAPE, float(np.mean(_correlated_power()))))  # same variance
+    x = np.asarray(true.unit_sample(jax.random.key(0), (24,)))
+    # Model = truth (scored by the ODE), baseline = the wrong Gaussian (exact): the truth wins clearly.
+    r = fidelity.heldout_nll(true, x, white, level_sigma=0.1, trace="exact", rtol=1e-5, n_boot=500, n_control=2)
+    s = r["summary"]
+    assert r["sigma"] == pytest.approx(0.1, rel=1e-4)
+    assert s["diff"] < 0 and s["diff_in_se"] < -3
+    # The ODE control: the same ODE on the baseline against its exact value.
+    assert abs(r["ode_control"]["mean_error"]) < 2e-3
+    # Swapped: the wrong model (ODE) against the true Gaussian (exact) loses.
+    r2 = fidelity.heldout_nll(white, x, true, level_sigma=0.1, trace="exact", rtol=1e-5, n_boot=500, n_control=0)
+    assert r2["summary"]["diff_in_se"] > 3
+    # The same density scored both ways (ODE vs exact) agrees within the ODE's error.
+    r3 = fidelity.heldout_nll(true, x, true, level_sigma=0.1, trace="exact", rtol=1e-5, n_boot=500, n_control=0)
+    assert abs(r3["summary"]["diff"]) < 2e-3
+
+
+def test_paired_bootstrap_standard_errors():
+    rng = np.random.default_rng(0)
+    n = 400
+    shared = rng.normal(0, 1.0, n)  # large per-patch variation common to both models
+    a = shared + rng.normal(0, 0.05, n) - 0.02
+    b = shared + rng.normal(0, 0.05, n)
+    r = fidelity.paired_bootstrap(a, b, n_boot=2000, seed=1)
+    assert r["se_a"] == pytest.approx(np.std(a, ddof=1) / np.sqrt(n), rel=0.1)
+    assert r["se_diff"] == pytest.approx(np.std(a - b, ddof=1) / np.sqrt(n), rel=0.1)
+    assert r["se_diff"] < 0.1 * r["se_a"]  # pairing removes the shared variation
+    assert r["diff"] == pytest.approx(a.mean() - b.mean())
+    assert r["diff_in_se"] < -3
+
+
+def test_roc_auc():
+    assert fidelity.roc_auc([0.1, 0.2, 0.8, 0.9], [0, 0, 1, 1]) == 1.0
+    assert fidelity.roc_auc([0.9, 0.8, 0.2, 0.1], [0, 0, 1, 1]) == 0.0
+    assert fidelity.roc_auc([0.5, 0.5], [0, 1]) == 0.5
+
+
+def test_classifier_auc_near_half_for_identical_and_high_for_different():
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((128,) + SHAPE)
+    b = rng.standard_normal((128,) + SHAPE)
+    same = fidelity.classifier_auc(a, b, seed=0, steps=150)
+    assert abs(same["auc"] - 0.5) < 0.2
+    heavy = rng.standard_t(2.5, size=(128,) + SHAPE) / np.sqrt(5.0)  # unit variance, heavy tails
+    diff = fidelity.classifier_auc(a, heavy, seed=0, steps=150)
+    assert diff["auc"] > 0.85
+
+
+def test_statistics_and_distinct_crops():
+    rng = np.random.default_rng(1)
+    real = rng.standard_normal((16,) + SHAPE)
+    r = fidelity.compare_statistics(real, {"same": rng.standard_normal((16,) + SHAPE)}, n_boot=50)
+    assert abs(r["pixels"]["same"]["excess_kurtosis"]) < 0.5
+    assert r["pixels"]["real"]["tail_3sigma_over_gaussian"] == r["pixels"]["real"]["tail_ratio_3sigma"]
+    bands = r["spectra"]["band_geometric_mean_ratio"]["same"]["radial"]
+    assert 0.7 < bands["mid"] < 1.4
+    # Two 8 x 8 patches overlapping by half: the 4 x 4 tiles of the overlap are kept once.
+    patches = np.zeros((2, 8, 8))
+    crops, where = fidelity.distinct_crops(patches, np.array([[0, 0, 0], [0, 0, 4]]), 4)
+    assert len(crops) == 6 and crops.shape == (6, 4, 4)
+    assert len(fidelity.distinct_crops(patches, None, 4)[0]) == 8
+
+
+def _tiny_bundle(tmp_path):
+    from numpyro_slic.data import PatchSet, save_patch_set
+    from numpyro_slic.data.patchset import make_provenance
+    from numpyro_slic.noise.bundle import save_noise_model
+    from numpyro_slic.noise.learned import GaussianBackbone, LearnedNoise
+    from numpyro_slic.noise.networks import UNet, UNetConfig
+
+    rng = np.random.default_rng(0)
+    config = UNetConfig(width=8, channel_mults=(1,), embed_dim=16, groups=4)
+    shapes = eqx.filter_eval_shape(UNet, config, key=jax.random.key(0))
+    net = jax.tree.map(lambda x: jnp.asarray(0.01 * rng.standard_normal(x.shape), x.dtype)
+                       if isinstance(x, jax.ShapeDtypeStruct) else x, shapes)
+    paths = {}
+    for role, n in [("train", 64), ("val", 12)]:
+        p = rng.standard_normal((n,) + SHAPE).astype(np.float32)
+        positions = np.stack([np.zeros(n), 8 * np.arange(n), np.zeros(n)], 1).astype(np.int64)
+        paths[role] = str(tmp_path / f"{role}.npz")
+        save_patch_set(paths[role], PatchSet(p, positions, make_provenance(8, n, [{"source": "synthetic"}])))
+        if role == "train":
+            backbone = GaussianBackbone.from_patches(p, 3)
+    model = LearnedNoise(net, backbone=backbone, t_min=0.002)
+    paths["model"] = str(tmp_path / "model.zip")
+    # The bundle names its training files as the train command does: validate finds them there.
+    save_noise_model(paths["model"], model, {"command": f"numpyro-slic train --patches {paths['train']} "
+                                                        f"--val-patches {paths['val']}"})
+    return paths
+
+
+def test_validate_command_end_to_end(tmp_path, capsys):
+    from numpyro_slic.cli import main
+
+    paths = _tiny_bundle(tmp_path)
+    out = tmp_path / "out"
+    rc = main(["validate", paths["model"], "--num-generated", "12", "--sde-steps", "3", "--nll-patches", "5",
+               "--nll-probes", "1", "--nll-rtol", "1e-3", "--nll-control", "1", "--classifier-steps", "5",
+               "--bootstrap", "100", "--out", str(out), "--no-progress"])
+    assert rc == 0
+    result = json.loads((out / "fidelity.json").read_text())
+    assert result["val_patches"] == paths["val"] and result["train_patches"] == paths["train"]
+    assert "training patches" in result["gaussian_baseline"]["nll"]
+    s = result["nll"]["summary"]
+    assert s["n"] == 5 and np.isfinite(s["diff"]) and s["se_diff"] > 0
+    assert 0 <= result["classifier"]["model"]["auc"] <= 1
+    for name in ("real", "model", "gaussian"):
+        assert np.isfinite(result["statistics"]["pixels"][name]["excess_kurtosis"])
+    for fig in result["figures"].values():
+        assert (tmp_path / "out" / fig.split("/")[-1]).stat().st_size > 0
+    printed = capsys.readouterr().out
+    assert "model - Gaussian" in printed and "classifier AUC" in printed
+
+
+def test_gaussian_baseline_from_training_patches_or_the_backbone():
+    from numpyro_slic.noise.learned import GaussianBackbone
+
+    rng = np.random.default_rng(2)
+    train = rng.standard_normal((32, 16, 16))
+    gauss, how = fidelity.gaussian_baseline(train, SHAPE)
+    assert gauss.power.shape == SHAPE and "128 8 x 8 tiles" in how  # 4 tiles per patch
+
+    class _WithBackbone:  # what gaussian_baseline reads of a LearnedNoise
+        backbone = GaussianBackbone.from_patches(train, 3)
+
+    gauss, how = fidelity.gaussian_baseline(None, SHAPE, model=_WithBackbone())
+    assert gauss.power.shape == SHAPE and "GaussianBackbone" in how
+    with pytest.raises(ValueError, match="no training patches"):
+        fidelity.gaussian_baseline(None, SHAPE, model=object())

@@ -347,6 +347,8 @@ def cmd_coverage(args: argparse.Namespace) -> int:
         for reason in verdict.get("reasons", []):
             print(f"{'':>22}{reason}")
     print(f"wrote {args.out}/coverage.json and figures", file=sys.stderr)
+    return 0
+
 
 # ---- validate ----------------------------------------------------------------------------------------
 

@@ -129,12 +129,25 @@ def make_injections(problem: CoverageProblem, ids, seed: int) -> Injections:
     """
     import jax
     import jax.numpy as jnp
+
+    ids = np.asarray(ids, dtype=np.int64)
+    keys = jax.vmap(lambda i: _injection_key(seed, i))(jnp.asarray(ids))
+    truths, clean, z = jax.lax.map(_prior_draw(problem), keys)
+    noise_index = ids % len(problem.injection_noise)
+    data = np.asarray(clean) + problem.injection_noise[noise_index] + problem.level_sigma * np.asarray(z)
+    return Injections(ids=ids, truths=np.asarray(truths, np.float64), data=data.astype(np.float32),
+                      noise_index=noise_index)
+
+
+@lru_cache(maxsize=8)
+def _prior_draw(problem: CoverageProblem):
+    """A jitted key -> (theta (P,), noise-free image, perturbation draw), compiled once per problem."""
+    import jax
+    import jax.numpy as jnp
     from numpyro.infer import Predictive
 
     from ..noise import WhiteGaussianNoise
 
-    ids = np.asarray(ids, dtype=np.int64)
-    keys = jax.vmap(lambda i: _injection_key(seed, i))(jnp.asarray(ids))
     # The prior draw needs a cheap likelihood: the observation site is not used.
     predictive = Predictive(problem.model, num_samples=1, return_sites=list(problem.params))
 
@@ -146,14 +159,9 @@ def make_injections(problem: CoverageProblem, ids, seed: int) -> Injections:
         z = jax.random.normal(k_perturb, clean.shape, clean.dtype)
         return jnp.stack([theta[p] for p in problem.params]), clean, z
 
-    truths, clean, z = jax.lax.map(draw, keys)
-    noise_index = ids % len(problem.injection_noise)
-    data = np.asarray(clean) + problem.injection_noise[noise_index] + problem.level_sigma * np.asarray(z)
-    return Injections(ids=ids, truths=np.asarray(truths, np.float64), data=data.astype(np.float32),
-                      noise_index=noise_index)
+    return draw
 
 
-@lru_cache(maxsize=8)
 def _batched_nuts(problem: CoverageProblem, likelihood: str, config: RunConfig):
     """A jitted function (keys (B,), data (B, H, W), truths (B, P)) -> draws and sampler statistics."""
     import jax

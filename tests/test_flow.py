@@ -1,36 +1,15 @@
 """ode_log_prob against the exact log-densities of the analytic models."""
 
-import equinox as eqx
 import jax
 import numpy as np
 import pytest
 
 from numpyro_slic.noise import NoiseModel, StationaryGaussianNoise, VESDE, WhiteGaussianNoise
+from doubles import Levels
 from numpyro_slic.noise.flow import ode_log_prob
 
 SDE = VESDE(0.01, 20.0)
 T_MIN = float(SDE.t_of_sigma(0.1))  # a learned model's typical lowest level: 0.1 noise sd
-
-
-class Levels(NoiseModel):
-    """An analytic model valid only on [t_min, t_max], as a learned model is."""
-
-    base: NoiseModel
-    t_min: float = eqx.field(static=True)
-    t_max: float = eqx.field(static=True)
-
-    def __init__(self, base, t_min, t_max=1.0):
-        self.base, self.t_min, self.t_max = base, t_min, t_max
-
-    scale = property(lambda self: self.base.scale)
-    event_shape = property(lambda self: self.base.event_shape)
-    event_ndim = property(lambda self: self.base.event_ndim)
-
-    def unit_score(self, u, t):
-        return self.base.unit_score(u, t)
-
-    def unit_sigma(self, t):
-        return self.base.unit_sigma(t)
 
 
 def _power(n):

@@ -8,7 +8,6 @@ import subprocess
 import sys
 import textwrap
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -20,6 +19,7 @@ from numpyro.infer import MCMC
 from numpyro.infer.util import log_density
 
 import blob_problem as bp
+from doubles import Levels
 from numpyro_slic import ScoreLikelihood
 from numpyro_slic.infer import (
     AnnealedLangevin,
@@ -400,31 +400,13 @@ def test_bad_input_raises_with_the_fix():
         geometric_levels(WhiteGaussianNoise(1.0), 0.1, 1.0, 4)
 
 
-class _Narrow(NoiseModel):
-    """A noise model valid on [t_min, t_max] only, as a learned model is (it would clip t)."""
-
-    base: NoiseModel
-    t_min: float = eqx.field(static=True)
-    t_max: float = eqx.field(static=True)
-
-    scale = property(lambda self: self.base.scale)
-    event_shape = property(lambda self: self.base.event_shape)
-    event_ndim = property(lambda self: self.base.event_ndim)
-
-    def unit_score(self, u, t):
-        return self.base.unit_score(u, t)
-
-    def unit_sigma(self, t):
-        return self.base.unit_sigma(t)
-
-
 def test_annealed_langevin_refuses_levels_outside_a_sites_range():
     """Levels reach the sites traced, where nothing can check them: the kernel checks them at init.
 
     Before, levels ending at 0 ran a learned model at its t_min, and a plain score function at
     every level, silently.
     """
-    narrow = _Narrow(WhiteGaussianNoise(0.5, (4,)), 0.1, 0.8)
+    narrow = Levels(WhiteGaussianNoise(0.5, (4,)), 0.1, 0.8)
 
     def model(data, score_only=False):
         a = numpyro.sample("a", dist.Normal(0.0, 3.0))

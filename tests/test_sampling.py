@@ -16,31 +16,11 @@ from numpyro_slic.noise import (
 )
 from numpyro_slic.noise.networks import UNet, UNetConfig
 from numpyro_slic.noise.sampling import diffusion_g2, sample_noise, sample_noise_unit
+from doubles import Levels
 
 SDE = VESDE(0.01, 20.0)  # small range: few steps suffice
 N = 8
 SCALE = 1.5
-
-
-class Levels(NoiseModel):
-    """An analytic model valid only on [t_min, t_max], as a learned model is."""
-
-    base: NoiseModel
-    t_min: float = eqx.field(static=True)
-    t_max: float = eqx.field(static=True)
-
-    def __init__(self, base, t_min, t_max=1.0):
-        self.base, self.t_min, self.t_max = base, t_min, t_max
-
-    scale = property(lambda self: self.base.scale)
-    event_shape = property(lambda self: self.base.event_shape)
-    event_ndim = property(lambda self: self.base.event_ndim)
-
-    def unit_score(self, u, t):
-        return self.base.unit_score(u, t)
-
-    def unit_sigma(self, t):
-        return self.base.unit_sigma(t)
 
 
 def _anisotropic_power(n):

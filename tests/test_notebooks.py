@@ -160,4 +160,4 @@ def test_train_your_own_notebook_runs_small(monkeypatch):
     assert set(ns["draws"]) == {"learned (SLIC)", "white Gaussian"}
     for draws in ns["draws"].values():
         assert set(draws) == {"flux", "x0", "y0"}
-        assert all(v.shape == (30,) and np.isfinite(v).all() for v in draws.values())
+        assert all(v.shape == (20,) and np.isfinite(v).all() for v in draws.values())

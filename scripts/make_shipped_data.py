@@ -13,7 +13,9 @@ which writes
                                  ground_ccd_sky_train.npz, stats.json
 
 ``--sets ccd`` makes only the ground-based CCD files (and rewrites only their section of
-PROVENANCE.md); ``--sets space`` only the JWST / HST ones.
+PROVENANCE.md); ``--sets ccd-fits`` only the small raw FITS cutout of the same frame
+(ground_ccd_raw_cutout.fits, for notebooks/04_train_your_own_noise_model.ipynb, and its section);
+``--sets space`` only the JWST / HST ones.
 The first argument is the ``shared/data`` folder described by its PROVENANCE.md; ``--shipped-out`` and
 ``--train-out`` change the two output folders. Validation (shipped) and training patches come from
 disjoint bands of each image (``split_regions`` with an 8-pixel gap, about 3x the noise's correlation
@@ -63,6 +65,14 @@ CCD_UPSTREAM = (
 )
 COMMAND = "python scripts/make_shipped_data.py ../shared/data"
 CCD_COMMAND = COMMAND + " --sets ccd"
+CCD_FITS_COMMAND = COMMAND + " --sets ccd-fits"
+# The raw FITS cutout: rows 1..240 and columns 1..216 of the raw frame (1-based), i.e. the prescan,
+# the 10 overscan columns (4..13) and the first 200 exposed columns, as stored (int16, BZERO 32768).
+CCD_FITS_ROWS, CCD_FITS_COLS = 240, 216
+CCD_FITS_NAME = "ground_ccd_raw_cutout.fits"
+# Header cards copied from the raw frame (the sections are rewritten for the cutout).
+CCD_FITS_KEYS = ("OBSERVAT", "TELESCOP", "INSTRUME", "DATE-OBS", "OBJECT", "IMAGETYP", "FILTERS", "EXPTIME",
+                 "SECZ", "GAIN", "RDNOISE", "CCD-TEMP", "MJD-OBS")
 
 # Split settings shared by both noise models: 30% of the columns held out, 8-pixel gap.
 SPLIT = dict(val_fraction=0.3, axis=1, gap=8)
@@ -456,14 +466,84 @@ def ccd_section(train: PatchSet, val: PatchSet, frame: dict, summary: dict) -> s
     return f"{CCD_BEGIN}\n{CCD_TEMPLATE.format(**fields)}{CCD_END}\n"
 
 
-def _existing_ccd_section(path: Path) -> str:
-    """The CCD section of an existing PROVENANCE.md ('' if none)."""
+def ccd_fits_cutout(data_dir: Path, out: Path) -> dict:
+    """Writes the raw CCD frame's corner (overscan included) as a small FITS file; returns its numbers."""
+    from astropy.io import fits
+
+    source = data_dir / "ground_ccd_saao" / "a8280271.fits"
+    with fits.open(source, memmap=False) as hdul:
+        header, data = hdul[0].header, np.asarray(hdul[0].data)  # uint16 (BZERO 32768 applied)
+    if data.dtype != np.uint16 or data.shape != (520, 536):
+        raise ValueError(f"{source}: expected the 520 x 536 uint16 raw frame, got {data.shape} {data.dtype}")
+    cut = np.ascontiguousarray(data[:CCD_FITS_ROWS, :CCD_FITS_COLS])
+    hdu = fits.PrimaryHDU(cut)  # uint16 is stored as BITPIX 16 with BZERO 32768, as the original
+    for key in CCD_FITS_KEYS:
+        hdu.header[key] = (header[key], header.comments[key])
+    hdu.header["BIASSEC"] = (f"[4:13,1:{CCD_FITS_ROWS}]", "Overscan region")
+    hdu.header["TRIMSEC"] = (f"[17:{CCD_FITS_COLS},1:{CCD_FITS_ROWS}]", "Useful part of data")
+    hdu.header["ORIGFILE"] = ("a8280271.fits", "raw frame this cutout was cut from")
+    hdu.header["ORIGSEC"] = (f"[1:{CCD_FITS_COLS},1:{CCD_FITS_ROWS}]", "cutout's pixels in the raw frame")
+    hdu.header["COMMENT"] = "Cutout made by " + CCD_FITS_COMMAND + " (numpyro-slic)."
+    hdu.header["COMMENT"] = "Upstream: " + CCD_UPSTREAM
+    tmp = out.with_name(out.name + ".tmp")
+    hdu.writeto(tmp, overwrite=True, checksum=True)
+    tmp.replace(out)
+    with fits.open(out, memmap=False) as check:
+        if not np.array_equal(np.asarray(check[0].data), cut):
+            raise RuntimeError(f"{out}: the written cutout does not read back as the raw pixels")
+    return {"shape": list(cut.shape), "bytes": out.stat().st_size, "min": int(cut.min()), "max": int(cut.max()),
+            "date": utc_now()[:10], "version": package_version()}
+
+
+CCD_FITS_BEGIN, CCD_FITS_END = "<!-- ground-ccd-fits: begin -->", "<!-- ground-ccd-fits: end -->"
+CCD_FITS_TEMPLATE = """
+## Raw CCD FITS cutout (`ground-ccd-fits`)
+
+Made by `{command}` (numpyro-slic {version}, {date}); `--sets ccd-fits` rewrites only this file and
+this section. `shipped_path("ground-ccd-fits")` (or `load_shipped("ground-ccd-fits")`) returns its
+path; notebooks/04_train_your_own_noise_model.ipynb reduces it with `load_ccd_frame`.
+
+| name | file | what |
+|---|---|---|
+| `ground-ccd-fits` | {name} | rows 1..{rows}, columns 1..{cols} (1-based) of the raw frame below, as stored: {rows} x {cols} int16 with BZERO 32768 (unsigned ADU {lo}..{hi}), {nbytes} bytes |
+
+The pixels are the raw frame's, unchanged (no reduction, no dequantisation). The cutout keeps the
+prescan (columns 1..3), the 10 overscan columns and the first {exposed} exposed columns, so the
+header's sections are rewritten for it: BIASSEC [4:13,1:{rows}], TRIMSEC [17:{cols},1:{rows}]
+(the raw frame's were [4:13,1:520] and [17:528,1:520]). Copied from the raw header: {keys}.
+Added: ORIGFILE, ORIGSEC [1:{cols},1:{rows}], COMMENT cards naming this command and the upstream
+file, and CHECKSUM / DATASUM. The exposed part is columns 0..{exposed_last} and rows 0..{rows_last}
+(0-based) of the trimmed 520 x 512 frame, so it overlaps the training band of
+`ground-ccd-sky-train` (columns 0..352), not the held-out `ground-ccd-sky-val` (columns 361..511).
+
+Source: ground_ccd_saao/a8280271.fits (the raw frame of the section above). Public GitHub
+repository astropy/ccdproc (BSD 3-clause licence, copyright 2011-2025 Astropy-ccdproc Developers),
+commit 5e7e21d472a5038a359f3fc5b9ccfa89f0f1ae7f, path ccdproc/tests/data/a8280271.fits.
+"""
+
+
+def ccd_fits_section(info: dict) -> str:
+    text = CCD_FITS_TEMPLATE.format(
+        command=CCD_FITS_COMMAND, version=info["version"], date=info["date"], name=CCD_FITS_NAME,
+        rows=CCD_FITS_ROWS, cols=CCD_FITS_COLS, lo=info["min"], hi=info["max"], nbytes=info["bytes"],
+        exposed=CCD_FITS_COLS - 16, exposed_last=CCD_FITS_COLS - 17, rows_last=CCD_FITS_ROWS - 1,
+        keys=", ".join(CCD_FITS_KEYS))
+    return f"{CCD_FITS_BEGIN}{text}{CCD_FITS_END}\n"
+
+
+def _existing_section(path: Path, begin: str = CCD_BEGIN, end: str = CCD_END) -> str:
+    """The section between ``begin`` and ``end`` of an existing PROVENANCE.md ('' if none)."""
     if not path.is_file():
         return ""
     text = path.read_text()
-    if CCD_BEGIN not in text or CCD_END not in text:
+    if begin not in text or end not in text:
         return ""
-    return text[text.index(CCD_BEGIN) : text.index(CCD_END) + len(CCD_END)] + "\n"
+    return text[text.index(begin) : text.index(end) + len(end)] + "\n"
+
+
+def _existing_ccd_section(path: Path) -> str:
+    """The CCD section of an existing PROVENANCE.md ('' if none)."""
+    return _existing_section(path, CCD_BEGIN, CCD_END)
 
 
 def main(argv=None) -> None:
@@ -474,9 +554,10 @@ def main(argv=None) -> None:
     parser.add_argument(
         "--sets",
         nargs="+",
-        choices=["space", "ccd"],
-        default=["space", "ccd"],
-        help="space: the JWST / HST sets, PSF and ring cutout; ccd: the ground-based CCD sets",
+        choices=["space", "ccd", "ccd-fits"],
+        default=["space", "ccd", "ccd-fits"],
+        help="space: the JWST / HST sets, PSF and ring cutout; ccd: the ground-based CCD sets; "
+        "ccd-fits: the raw CCD FITS cutout",
     )
     args = parser.parse_args(argv)
     args.shipped_out.mkdir(parents=True, exist_ok=True)
@@ -495,12 +576,19 @@ def main(argv=None) -> None:
         summary["ground_ccd_sky_train"] = _ccd_summary(ccd_train)
         summary["ground_ccd_frame"] = ccd_frame
         ccd_text = ccd_section(ccd_train, ccd_val, ccd_frame, summary)
+    fits_text = _existing_section(provenance_path, CCD_FITS_BEGIN, CCD_FITS_END)
+    if "ccd-fits" in args.sets:
+        fits_info = ccd_fits_cutout(args.data_dir, args.shipped_out / CCD_FITS_NAME)
+        summary["ground_ccd_fits"] = {k: v for k, v in fits_info.items() if k not in ("date", "version")}
+        fits_text = ccd_fits_section(fits_info)
 
     if "space" not in args.sets:
         stats_path.write_text(json.dumps(summary, indent=2) + "\n")
         text = provenance_path.read_text() if provenance_path.is_file() else ""
-        old = _existing_ccd_section(provenance_path)
-        text = text.replace(old, ccd_text) if old else text.rstrip("\n") + "\n\n" + ccd_text
+        for old, new in ((_existing_ccd_section(provenance_path), ccd_text),
+                         (_existing_section(provenance_path, CCD_FITS_BEGIN, CCD_FITS_END), fits_text)):
+            if new:
+                text = text.replace(old, new) if old else text.rstrip("\n") + "\n\n" + new
         provenance_path.write_text(text)
         print(json.dumps({k: v for k, v in summary.items() if k.startswith("ground_ccd")}, indent=2))
         return
@@ -544,7 +632,7 @@ def main(argv=None) -> None:
         hst_train_n=len(hst_train),
         hst_train_stats=_short(summary["hst_f814w_sky_train"]),
     )
-    provenance_path.write_text(provenance_md + ("\n" + ccd_text if ccd_text else ""))
+    provenance_path.write_text(provenance_md + "".join("\n" + t for t in (ccd_text, fits_text) if t))
     print(json.dumps(summary, indent=2))
 
 

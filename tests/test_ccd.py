@@ -142,3 +142,19 @@ def test_shipped_ccd_train_and_val_regions_are_disjoint():
     assert low and all(not (b.row0 <= r < b.row1) for b in train_boxes + val_boxes for r in low)
     keys = ("background", "sigma")
     assert [train.provenance["sources"][0][k] for k in keys] == [val.provenance["sources"][0][k] for k in keys]
+
+
+def test_shipped_raw_fits_cutout_reduces_with_its_own_sections():
+    """The raw FITS cutout (notebook 04's input) is small, raw int16 + BZERO, and reduces like the frame."""
+    from numpyro_slic.data import shipped_path
+
+    path = load_shipped("ground-ccd-fits")
+    assert path == shipped_path("ground-ccd-fits") and path.stat().st_size < 150_000
+    with fits.open(path, do_not_scale_image_data=True) as hdul:
+        assert hdul[0].data.dtype.kind == "i" and hdul[0].data.shape == (240, 216)
+        assert hdul[0].header["BZERO"] == 32768 and hdul[0].header["GAIN"] == 1.9
+    frame = load_ccd_frame(path)
+    assert frame.image.shape == (240, 200) and not frame.bad.any()
+    # The whole frame's overscan level (PROVENANCE.md: constant, 214.0 ADU), from 10 columns x 240 rows.
+    assert frame.info["overscan"]["method"] == "constant"
+    assert frame.info["overscan"]["constant_level"] == pytest.approx(214.0, abs=1.0)

@@ -34,6 +34,7 @@ _EXPORTS = {
     "PSFImage": ".shipped",
     "load_shipped": ".shipped",
     "shipped_names": ".shipped",
+    "shipped_path": ".shipped",
     "noise_statistics": ".stats",
     "robust_sigma": ".stats",
     "sky_background": ".stats",
@@ -65,6 +66,7 @@ __all__ = [
     "augment",
     "load_shipped",
     "shipped_names",
+    "shipped_path",
     "PSFImage",
     "Cutout",
 ]
@@ -78,5 +80,5 @@ if TYPE_CHECKING:
     from .patches import extract_sky_patches, extract_sky_patches_from_fits, train_val_patches
     from .patchset import PatchSet, concatenate_patch_sets
     from .regions import Region, split_regions
-    from .shipped import Cutout, PSFImage, load_shipped, shipped_names
+    from .shipped import Cutout, PSFImage, load_shipped, shipped_names, shipped_path
     from .stats import noise_statistics, robust_sigma, sky_background

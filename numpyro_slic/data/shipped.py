@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.resources
 import json
+import pathlib
 from typing import Any
 
 import numpy as np
@@ -18,7 +19,7 @@ from jaxtyping import Bool, Float
 from .io import load_patch_set
 from .patchset import PatchSet
 
-__all__ = ["Cutout", "PSFImage", "load_shipped", "shipped_names"]
+__all__ = ["Cutout", "PSFImage", "load_shipped", "shipped_names", "shipped_path"]
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -67,12 +68,29 @@ _SHIPPED = {
     "ground-ccd-sky-train": ("ground_ccd_sky_train.npz", "patches"),
     "jwst-f150w-psf": ("jwst_f150w_psf.npz", "psf"),
     "cosmos-web-ring-f150w": ("cosmos_web_ring_f150w.npz", "cutout"),
+    "ground-ccd-fits": ("ground_ccd_raw_cutout.fits", "file"),
 }
 
 
 def shipped_names() -> list[str]:
     """The names ``load_shipped`` knows."""
     return sorted(_SHIPPED)
+
+
+def shipped_path(name: str) -> pathlib.Path:
+    """The path of a shipped file on disk, for readers that take a file name (``load_ccd_frame``).
+
+    Raises:
+        ValueError: an unknown name, or a package installed where its data are not plain files (a
+            zip import).
+    """
+    if name not in _SHIPPED:
+        raise ValueError(f"Unknown shipped data {name!r}; known: {', '.join(shipped_names())}.")
+    resource = importlib.resources.files(__package__).joinpath("shipped", _SHIPPED[name][0])
+    path = pathlib.Path(str(resource))
+    if not path.is_file():
+        raise ValueError(f"The shipped file {name!r} is not a plain file here ({resource!r}).")
+    return path
 
 
 def _psf_from(npz, prefix: str = "") -> PSFImage:
@@ -83,7 +101,7 @@ def _psf_from(npz, prefix: str = "") -> PSFImage:
     )
 
 
-def load_shipped(name: str) -> PatchSet | PSFImage | Cutout:
+def load_shipped(name: str) -> PatchSet | PSFImage | Cutout | pathlib.Path:
     """Loads a shipped data product by name.
 
     * ``"jwst-f150w-sky-val"``: PatchSet of held-out JWST NIRCam F150W sky patches (64 x 64).
@@ -93,6 +111,8 @@ def load_shipped(name: str) -> PatchSet | PSFImage | Cutout:
     * ``"ground-ccd-sky-train"``: the same frame's training patches (a disjoint band of columns).
     * ``"jwst-f150w-psf"``: PSFImage, the 31 x 31 F150W PSF at 0.03 arcsec/pixel.
     * ``"cosmos-web-ring-f150w"``: Cutout of the COSMOS-Web Einstein ring in F150W (128 x 128).
+    * ``"ground-ccd-fits"``: the path (``shipped_path``) of a raw 240 x 216 int16 FITS cutout of the
+      same SAAO CCD frame, overscan included, with BIASSEC / TRIMSEC for ``load_ccd_frame``.
 
     Their units, regions and measured statistics are in ``docs/data.md`` and ``shipped/PROVENANCE.md``.
 
@@ -102,6 +122,8 @@ def load_shipped(name: str) -> PatchSet | PSFImage | Cutout:
     if name not in _SHIPPED:
         raise ValueError(f"Unknown shipped data {name!r}; known: {', '.join(shipped_names())}.")
     filename, kind = _SHIPPED[name]
+    if kind == "file":
+        return shipped_path(name)
     resource = importlib.resources.files(__package__).joinpath("shipped", filename)
     with importlib.resources.as_file(resource) as path:
         if kind == "patches":

@@ -224,13 +224,14 @@ def tarp_plot(results: Mapping[str, "TarpResult"], path: str, *, band_prob: floa
     for (name, res), colour in zip(results.items(), _COLOURS * (len(results) // len(_COLOURS) + 1)):
         lo, hi = res.band(band_prob)
         ax.fill_between(res.alpha, lo, hi, color=colour, alpha=0.2, linewidth=0)
-        ax.plot(res.alpha, res.ecp, color=colour, label=f"{name}: ATC {res.atc:+.3f}, KS p {res.ks_pvalue:.2g}")
+        ax.plot(res.alpha, res.ecp, color=colour,
+                label=f"{name} ({res.f.size}): ATC {res.atc:+.3f}, KS p {res.ks_pvalue:.2g}")
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
     ax.set_aspect("equal")
     ax.set_xlabel("credibility level")
     ax.set_ylabel("expected coverage")
-    ax.set_title(f"TARP ({len(next(iter(results.values())).f)} injections, {100 * band_prob:g}% bootstrap bands)", fontsize=10)
+    ax.set_title(f"TARP (injections in brackets; {100 * band_prob:g}% bootstrap bands)", fontsize=10)
     ax.legend(loc="upper left", fontsize=8, frameon=False)
     _save(fig, path)
     plt.close(fig)
@@ -250,7 +251,8 @@ def sbc_ecdf_plot(sbc_result: "SBCResult", path: str, *, ci_prob: float = 0.95) 
     d = len(sbc_result.names)
     cols = min(d, 4)
     rows = int(np.ceil(d / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.8 * rows), squeeze=False, sharey=True)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.8 * rows), squeeze=False, sharey=True,
+                             constrained_layout=True)
     for j, ax in enumerate(axes.ravel()):
         if j >= d:
             ax.axis("off")
@@ -260,6 +262,6 @@ def sbc_ecdf_plot(sbc_result: "SBCResult", path: str, *, ci_prob: float = 0.95) 
         ax.set_xlabel("PIT")
     for ax in axes[:, 0]:
         ax.set_ylabel("ECDF - PIT")
-    fig.suptitle(f"SBC, {sbc_result.ranks.shape[0]} injections, {sbc_result.num_ranks} ranks, {100 * ci_prob:g}% simultaneous bands", fontsize=10, y=1.04)
+    fig.suptitle(f"SBC, {sbc_result.ranks.shape[0]} injections, {sbc_result.num_ranks} ranks, {100 * ci_prob:g}% simultaneous bands", fontsize=10)
     _save(fig, path)
     plt.close(fig)

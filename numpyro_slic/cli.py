@@ -322,7 +322,7 @@ def _add_coverage(sub) -> None:
 def cmd_coverage(args: argparse.Namespace) -> int:
     """``numpyro-slic coverage``: injections, NUTS per likelihood, TARP and SBC (see --help)."""
     from .coverage import RunConfig, lens_coverage_problem, run_injections
-    from .coverage.report import coverage_report
+    from .coverage.report import coverage_report, markdown_table
 
     if not args.report_only:
         problem = lens_coverage_problem(args.size, args.noise, level_sigma=args.level_sigma, seed=args.seed,
@@ -336,16 +336,10 @@ def cmd_coverage(args: argparse.Namespace) -> int:
             run_injections(problem, _LIKELIHOOD_NAMES[kind], args.injections, args.out, config=config,
                            seed=args.seed, first_id=args.first_id, progress=not args.no_progress)
     report = coverage_report(args.out, seed=args.seed)
+    print(markdown_table(report))
     for name, entry in report["likelihoods"].items():
-        verdict = entry["verdict"]
-        status = {True: "PASSES", False: "FAILS", None: "untested"}[verdict["passed"]]
-        line = f"{name:>20}: {status}; {entry['converged']}/{entry['injections']} converged"
-        if "tarp" in entry:
-            line += (f"; TARP ATC {entry['tarp']['atc']:+.3f}, KS p {entry['tarp']['ks_pvalue']:.3g}; "
-                     f"SBC p {entry['sbc']['pvalue']:.3g}")
-        print(line)
-        for reason in verdict.get("reasons", []):
-            print(f"{'':>22}{reason}")
+        for reason in entry["verdict"].get("reasons", []):
+            print(f"{name}: {reason}")
     print(f"wrote {args.out}/coverage.json and figures", file=sys.stderr)
     return 0
 

@@ -15,7 +15,7 @@ import numpy as np
 from .metrics import coverage_verdict, sbc, tarp
 from .runner import _slug, load_results
 
-__all__ = ["coverage_report", "likelihoods_in"]
+__all__ = ["coverage_report", "likelihoods_in", "markdown_table"]
 
 # SBC ranks among L thinned draws; L + 1 is picked from these, the largest that the injections'
 # effective sample size supports (ranks among autocorrelated draws are not uniform).
@@ -106,6 +106,25 @@ def coverage_report(
             report["figures"].append(path)
     atomic_write_json(os.path.join(out_dir, "coverage.json"), report, indent=1, default=_json_default)
     return report
+
+
+def markdown_table(report: dict) -> str:
+    """The verdicts of a ``coverage_report`` as a markdown table, one row per likelihood."""
+    rows = ["| likelihood | injections (converged) | TARP ATC | TARP KS p | SBC p (Bonferroni) | "
+            "parameters flagged by SBC | mean abs(mean - truth) / sd | verdict |",
+            "|---|---|---|---|---|---|---|---|"]
+    for name, entry in report["likelihoods"].items():
+        verdict = {True: "calibrated", False: "**not calibrated**", None: "untested"}[entry["verdict"]["passed"]]
+        if "tarp" not in entry:
+            rows.append(f"| {name} | {entry['injections']} ({entry['converged']}) | | | | | | {verdict} |")
+            continue
+        level = entry["verdict"]["level"]
+        d = len(entry["sbc"]["pvalues"])
+        flagged = ", ".join(p for p, v in entry["sbc"]["pvalues"].items() if d * v < level) or "none"
+        mean_z = sum(entry["mean_abs_z"].values()) / len(entry["mean_abs_z"])
+        rows.append(f"| {name} | {entry['injections']} ({entry['converged']}) | {entry['tarp']['atc']:+.3f} | "
+                    f"{entry['tarp']['ks_pvalue']:.2g} | {entry['sbc']['pvalue']:.2g} | {flagged} | {mean_z:.2f} | {verdict} |")
+    return "\n".join(rows)
 
 
 def _json_default(x):

@@ -87,7 +87,8 @@ def coverage_report(
         ranks = next((r for r in _RANK_CHOICES if r - 1 <= min(min_ess, samples.shape[1])), _RANK_CHOICES[-1])
         tarps[name] = tarp(samples, truths, key=seed)
         sbcs[name] = sbc(samples, truths, num_ranks=ranks, names=list(res.params), key=seed)
-        entry["tarp"] = tarps[name].to_dict()
+        # The 95% band stays; the raw bootstrap curves (200 x 101 numbers) do not belong in a report.
+        entry["tarp"] = {k: v for k, v in tarps[name].to_dict().items() if k != "ecp_bootstrap"}
         entry["sbc"] = sbcs[name].to_dict()
         entry["verdict"] = coverage_verdict(tarps[name], sbcs[name], alpha=alpha)
         # How far the posterior means sit from the truth, in posterior sds: ~0.8 when calibrated.

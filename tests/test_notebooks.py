@@ -37,18 +37,23 @@ def test_notebook_is_stored_clean(path):
         assert (path.parent / link).resolve().exists(), link
 
 
-@pytest.fixture(scope="module")
-def quickstart():
-    matplotlib.use("Agg")  # headless: the notebook's figure is drawn but never shown
+def _execute(path) -> dict:
+    """Runs the notebook's code cells in order in one namespace, headless; returns the namespace."""
+    matplotlib.use("Agg")  # the notebook's figures are drawn but never shown
     import matplotlib.pyplot as plt
 
     namespace = {"__name__": "__main__"}
     try:
-        for i, source in enumerate(_code_cells(_load(QUICKSTART))):
-            exec(compile(source, f"{QUICKSTART.name}[code cell {i}]", "exec"), namespace)
+        for i, source in enumerate(_code_cells(_load(path))):
+            exec(compile(source, f"{path.name}[code cell {i}]", "exec"), namespace)
     finally:
         plt.close("all")
     return namespace
+
+
+@pytest.fixture(scope="module")
+def quickstart():
+    return _execute(QUICKSTART)
 
 
 def test_quickstart_score_only_matches_exact(quickstart):
@@ -102,18 +107,9 @@ def test_quickstart_white_gaussian_is_overconfident(quickstart):
 def test_coverage_notebook_runs_small_and_shows_the_committed_result(name, small_likelihoods, monkeypatch):
     """The coverage notebooks run their smoke-size injections end to end (the SLIC one included:
     energy "exact" for JWST, "line" for HST) and tabulate the committed full-size verdicts."""
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     monkeypatch.setenv("NUMPYRO_SLIC_NOTEBOOK_SMALL", "1")
     monkeypatch.chdir(NOTEBOOKS)  # the notebook reads the committed results by a relative path
-    path = NOTEBOOKS / name
-    namespace = {"__name__": "__main__"}
-    try:
-        for i, source in enumerate(_code_cells(_load(path))):
-            exec(compile(source, f"{name}[code cell {i}]", "exec"), namespace)
-    finally:
-        plt.close("all")
+    namespace = _execute(NOTEBOOKS / name)
     mine = namespace["mine"]["likelihoods"]
     assert set(mine) == small_likelihoods
     assert all(entry["injections"] == 2 for entry in mine.values())
@@ -128,18 +124,9 @@ def test_train_your_own_notebook_runs_small(monkeypatch):
     steps -> bundle round trip -> fidelity table -> NUTS under the learned and the white likelihood."""
     import numpy as np
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     monkeypatch.setenv("NUMPYRO_SLIC_NOTEBOOK_SMALL", "1")
     monkeypatch.chdir(NOTEBOOKS)
-    name = "04_train_your_own_noise_model.ipynb"
-    ns = {"__name__": "__main__"}
-    try:
-        for i, source in enumerate(_code_cells(_load(NOTEBOOKS / name))):
-            exec(compile(source, f"{name}[code cell {i}]", "exec"), ns)
-    finally:
-        plt.close("all")
+    ns = _execute(NOTEBOOKS / "04_train_your_own_noise_model.ipynb")
     # Patches: non-empty, and no training patch shares a pixel with a validation patch.
     train, val = ns["train"], ns["val"]
     assert len(train) > 0 and len(val) > 0

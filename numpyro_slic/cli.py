@@ -315,6 +315,9 @@ def _add_coverage(sub) -> None:
     nuts.add_argument("--min-ess", type=float, default=100.0, help="an injection with less bulk ESS is not converged")
     p.add_argument("--out", default="outputs/coverage", help="output folder")
     p.add_argument("--report-only", action="store_true", help="skip inference: report what is on disk")
+    p.add_argument("--no-report", action="store_true",
+                   help="only run injections (e.g. one host of several, or a GPU without ArviZ); report later "
+                        "with --report-only where the folders are merged")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     p.set_defaults(func=cmd_coverage)
 
@@ -322,8 +325,9 @@ def _add_coverage(sub) -> None:
 def cmd_coverage(args: argparse.Namespace) -> int:
     """``numpyro-slic coverage``: injections, NUTS per likelihood, TARP and SBC (see --help)."""
     from .coverage import RunConfig, lens_coverage_problem, run_injections
-    from .coverage.report import coverage_report, markdown_table
 
+    if args.report_only and args.no_report:
+        raise SystemExit("numpyro-slic coverage: --report-only and --no-report together do nothing; choose one.")
     if not args.report_only:
         problem = lens_coverage_problem(args.size, args.noise, level_sigma=args.level_sigma, seed=args.seed,
                                         likelihoods=args.likelihoods)
@@ -335,6 +339,11 @@ def cmd_coverage(args: argparse.Namespace) -> int:
         for kind in args.likelihoods:
             run_injections(problem, _LIKELIHOOD_NAMES[kind], args.injections, args.out, config=config,
                            seed=args.seed, first_id=args.first_id, progress=not args.no_progress)
+    if args.no_report:
+        print(f"wrote the batches to {args.out}; report with --report-only", file=sys.stderr)
+        return 0
+    from .coverage.report import coverage_report, markdown_table
+
     report = coverage_report(args.out, seed=args.seed)
     print(markdown_table(report))
     for name, entry in report["likelihoods"].items():

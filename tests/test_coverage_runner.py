@@ -1,7 +1,8 @@
 """The injection runner: resumable, mergeable, sharded, and calibrated where the likelihood is exact.
 
 A toy CoverageProblem (a Gaussian blob with 3 parameters on a 12 x 12 grid, noise drawn from a known
-stationary Gaussian) keeps compilation to seconds; the lens problem is exercised by the CLI test.
+stationary Gaussian) keeps compilation to seconds; the lens problem is exercised by the coverage
+notebooks' tests (tests/test_notebooks.py).
 """
 
 import json
@@ -183,3 +184,11 @@ def test_runner_is_calibrated_with_the_exact_likelihood_and_flags_a_wrong_one(pr
     narrow, _, _, tails_narrow = verdicts["too narrow"]
     assert not narrow["passed"]
     assert tails_narrow > 0.35, tails_narrow
+
+
+def test_cli_refuses_report_only_with_no_report():
+    """--report-only and --no-report together would do nothing: the CLI says so instead."""
+    from numpyro_slic.cli import main
+
+    with pytest.raises(SystemExit, match="choose one"):
+        main(["coverage", "--report-only", "--no-report", "--out", "unused"])

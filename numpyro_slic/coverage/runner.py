@@ -381,6 +381,8 @@ def run_injections(
         args = [jax.device_put(jnp.asarray(a), sharding) for a in (keys, data, truths.astype(np.float32))]
         if compile_seconds is None:
             compiled, compile_seconds = _compiled(problem, likelihood, config, batch, tuple(devices))
+            if progress:
+                bar.write(f"{likelihood}: compiled for {batch} injections on {len(devices)} device(s) in {compile_seconds:.0f} s")
         start = time.perf_counter()
         draws, diverging, num_steps, step_size = (np.asarray(x)[: len(ids)] for x in compiled(*args))
         seconds.append(time.perf_counter() - start)

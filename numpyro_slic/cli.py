@@ -131,7 +131,11 @@ def _add_train(sub) -> None:
     model = p.add_argument_group("model")
     model.add_argument("--parameterisation", choices=("score", "energy"), default="score")
     model.add_argument("--backbone", action=argparse.BooleanOptionalAction, default=True,
-                       help="add a fitted stationary-Gaussian backbone (the net learns the residual)")
+                       help="add a backbone fitted to the training patches (the net learns the rest)")
+    model.add_argument("--backbone-kind", choices=("gaussian", "mixture"), default="gaussian",
+                       help="gaussian: stationary Gaussian (right correlations); mixture: i.i.d. Gaussian-mixture "
+                            "pixels (right marginal tails; nearly white noise with rare outliers, e.g. a raw CCD)")
+    model.add_argument("--backbone-components", type=int, default=3, help="components of a mixture backbone")
     model.add_argument("--sde", choices=("ve", "vp"), default="ve")
     model.add_argument("--sigma-min", type=float, default=0.01, help="VE sigma_min (trained units)")
     model.add_argument("--sigma-max", type=float, default=50.0, help="VE sigma_max (trained units)")
@@ -208,7 +212,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = TrainConfig(batch_size=args.batch_size, crop_size=args.crop_size, learning_rate=args.lr,
                          ema_decay=args.ema_decay, t_min=args.t_min, val_every=args.val_every,
                          keep_best=args.keep_best,
-                         parameterisation=args.parameterisation, backbone=args.backbone)
+                         parameterisation=args.parameterisation, backbone=args.backbone,
+                         backbone_kind=args.backbone_kind, backbone_components=args.backbone_components)
     sde = VESDE(args.sigma_min, args.sigma_max) if args.sde == "ve" else VPSDE()
     history: list = []
     start = time.perf_counter()

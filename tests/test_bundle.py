@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import scipy.stats
 
 from numpyro_slic.noise.bundle import (
     load_noise_model,
@@ -17,7 +18,7 @@ from numpyro_slic.noise.bundle import (
     shipped_models,
 )
 from numpyro_slic.noise.calibration import CalibratedNoise, ScoreCalibration
-from numpyro_slic.noise.learned import GaussianBackbone, LearnedNoise
+from numpyro_slic.noise.learned import GaussianBackbone, LearnedNoise, MixtureBackbone
 from numpyro_slic.noise.networks import UNet, UNetConfig
 from numpyro_slic.noise.sde import VPSDE
 
@@ -67,6 +68,28 @@ def test_round_trip_is_exact(saved):
     assert meta["metadata"] == {"data": {"source": "synthetic"}, "steps": 3}
     assert meta["model"]["net"]["width"] == 8
     assert os.stat(path).st_mode & 0o044  # readable by others like any new file (not mkstemp's 0600)
+
+
+def test_mixture_backbone_round_trip_and_exact_energy(tmp_path):
+    """A model with a MixtureBackbone saves and loads exactly, and its backbone energy is the
+    mixture's exact -log density at every width (score = -grad energy)."""
+    rng = np.random.default_rng(1)
+    patches = np.where(rng.random((8, 16, 16)) < 0.01, 6.0, 0.0) + rng.standard_normal((8, 16, 16))
+    backbone = MixtureBackbone.from_patches(patches, 2)
+    model = eqx.tree_at(lambda m: m.backbone, _model("energy"), backbone)
+    save_noise_model(tmp_path / "m.zip", model)
+    loaded = load_noise_model(tmp_path / "m.zip")
+    assert isinstance(loaded.backbone, MixtureBackbone)
+    for a, b in zip(_arrays(model), _arrays(loaded), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert read_bundle_metadata(tmp_path / "m.zip")["model"]["backbone"] == {"kind": "mixture", "components": 2}
+    u = jnp.asarray(patches[0], jnp.float32)
+    w, mu, sd = (np.asarray(v, np.float64) for v in (jnp.exp(backbone.log_weights), backbone.means, backbone.sigmas))
+    for sigma in (0.05, 1.0):
+        s = np.sqrt(sd**2 + sigma**2)
+        exact = -np.log((w * scipy.stats.norm(mu, s).pdf(np.asarray(u, np.float64)[..., None])).sum(-1)).sum()
+        np.testing.assert_allclose(backbone.energy(u, sigma), exact, rtol=1e-5)
+        np.testing.assert_allclose(backbone.score(u, sigma), -jax.grad(backbone.energy)(u, sigma), rtol=1e-4, atol=1e-4)
 
 
 def test_energy_vp_and_calibration_round_trip(tmp_path):

@@ -9,6 +9,7 @@ _EXPORTS = {
     "GaussianMixtureNoise": ".analytic",
     "StationaryGaussianNoise": ".analytic",
     "WhiteGaussianNoise": ".analytic",
+    "fit_pixel_mixture": ".analytic",
     "NoiseModel": ".base",
     "ScoreFunction": ".base",
     "as_noise_model": ".base",
@@ -23,6 +24,7 @@ _EXPORTS = {
     "shipped_models": ".bundle",
     "ode_log_prob": ".flow",
     "GaussianBackbone": ".learned",
+    "MixtureBackbone": ".learned",
     "LearnedNoise": ".learned",
     "UNet": ".networks",
     "UNetConfig": ".networks",
@@ -44,6 +46,7 @@ __all__ = [
     "VPSDE",
     "LearnedNoise",
     "GaussianBackbone",
+    "MixtureBackbone",
     "UNet",
     "UNetConfig",
     "TrainConfig",
@@ -56,6 +59,7 @@ __all__ = [
     "WhiteGaussianNoise",
     "StationaryGaussianNoise",
     "GaussianMixtureNoise",
+    "fit_pixel_mixture",
     "sample_noise",
     "sample_noise_unit",
     "ode_log_prob",
@@ -69,12 +73,12 @@ __all__ = [
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, [])
 
 if TYPE_CHECKING:
-    from .analytic import GaussianMixtureNoise, StationaryGaussianNoise, WhiteGaussianNoise
+    from .analytic import GaussianMixtureNoise, StationaryGaussianNoise, WhiteGaussianNoise, fit_pixel_mixture
     from .base import NoiseModel, ScoreFunction, as_noise_model
     from .calibration import CalibratedNoise, ScoreCalibration, SteinDiagnostics, fit_calibration, stein_diagnostics
     from .bundle import load_noise_model, read_bundle_metadata, save_noise_model, shipped_models
     from .flow import ode_log_prob
-    from .learned import GaussianBackbone, LearnedNoise
+    from .learned import GaussianBackbone, LearnedNoise, MixtureBackbone
     from .networks import UNet, UNetConfig
     from .sampling import sample_noise, sample_noise_unit
     from .sde import VESDE, VPSDE

@@ -21,6 +21,8 @@ __all__ = [
     "WhiteGaussianNoise",
     "StationaryGaussianNoise",
     "GaussianMixtureNoise",
+    "fit_pixel_mixture",
+    "mixture_component_logpdf",
     "mean_periodogram",
     "spectral_gaussian_log_prob",
     "spectral_gaussian_score",
@@ -212,20 +214,92 @@ class StationaryGaussianNoise(_AnalyticNoise):
         return cols.reshape(d, d)
 
 
+def mixture_component_logpdf(
+    u: Float[Array, "*event"],
+    log_weights: Float[Array, " J"],
+    means: Float[Array, " J"],
+    var: Float[Array, " J"],
+) -> Float[Array, "*event J"]:
+    """log w_j + log N(u; m_j, var_j) for every pixel and component (the per-pixel mixture's terms)."""
+    d = u[..., None] - means
+    return log_weights - 0.5 * (d**2 / var + _LOG_2PI + jnp.log(var))
+
+
+def fit_pixel_mixture(
+    x: Float[ArrayLike, "..."],
+    components: int = 3,
+    *,
+    iterations: int = 500,
+    tol: float = 1e-9,
+    min_sigma: float = 1e-3,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Maximum-likelihood weights, means and sds of a 1-d Gaussian mixture for all values of ``x``.
+
+    Expectation-maximisation in float64 from a robust start: one core component at the median with
+    the robust (1.4826 MAD) sd and weight 1 - 0.01 (J - 1), and J - 1 broad components of sd 3, 9,
+    27, ... x the core's, centred on the mean of the values beyond 3 robust sds (0 if none), which
+    is where rare outliers such as cosmic-ray hits and hot pixels sit.
+
+    Args:
+        x: any array of noise values (e.g. ``(N, H, W)`` patches), trained units; NaNs are refused.
+        components: J >= 1.
+        iterations: most EM iterations.
+        tol: stop when the mean log-likelihood per value improves by less than this.
+        min_sigma: floor on every component's sd (a component cannot collapse onto one value).
+
+    Returns:
+        ``(weights, means, sigmas)``, each ``(J,)``; the weights sum to 1.
+    """
+    v = np.asarray(x, dtype=np.float64).ravel()
+    if v.size < 10 * components or not np.all(np.isfinite(v)):
+        raise ValueError(
+            f"fit_pixel_mixture needs at least {10 * components} finite values, got {v.size} "
+            f"({int(np.sum(~np.isfinite(v)))} not finite): mask or drop NaN/inf first."
+        )
+    if int(components) != components or components < 1:
+        raise ValueError(f"fit_pixel_mixture: components must be a positive integer, got {components!r}.")
+    centre = np.median(v)
+    core = max(1.4826 * np.median(np.abs(v - centre)), min_sigma)
+    far = v[np.abs(v - centre) > 3 * core]
+    weights = np.array([1.0 - 0.01 * (components - 1)] + [0.01] * (components - 1))
+    means = np.array([centre] + [far.mean() if far.size else centre] * (components - 1))
+    sigmas = core * 3.0 ** np.arange(components)
+    previous = -np.inf
+    for _ in range(int(iterations)):
+        var = sigmas**2
+        logpdf = np.log(weights) - 0.5 * ((v[:, None] - means) ** 2 / var + _LOG_2PI + np.log(var))
+        top = logpdf.max(axis=1, keepdims=True)
+        log_norm = top[:, 0] + np.log(np.exp(logpdf - top).sum(axis=1))
+        resp = np.exp(logpdf - log_norm[:, None])
+        mean_loglik = log_norm.mean()
+        n_j = np.maximum(resp.sum(axis=0), 1e-12)
+        weights = n_j / v.size
+        means = (resp * v[:, None]).sum(axis=0) / n_j
+        sigmas = np.maximum(np.sqrt((resp * (v[:, None] - means) ** 2).sum(axis=0) / n_j), min_sigma)
+        if mean_loglik - previous < tol:
+            break
+        previous = mean_loglik
+    order = np.argsort(sigmas)
+    return weights[order], means[order], sigmas[order]
+
+
 class GaussianMixtureNoise(_AnalyticNoise):
-    """I.i.d. pixels from a mixture of zero-mean Gaussians: a core plus broad outliers.
+    """I.i.d. pixels from a mixture of Gaussians: a core plus broad (possibly one-sided) outliers.
 
     The default, 95% N(0, 1) + 5% N(0, 5^2), has excess kurtosis about 17 and mimics cosmic-ray and
-    hot-pixel residuals. At level t every component widens to s_j^2 + sigma(t)^2, so score and
-    log_prob stay exact.
+    hot-pixel residuals; ``from_patches`` fits one to real noise (cosmic rays and hot pixels are
+    positive, so the broad components get their own means). At level t every component widens to
+    s_j^2 + sigma(t)^2, so score and log_prob stay exact.
 
     Args:
         weights: mixture weights (normalised here), shape ``(J,)``.
         sigmas: component standard deviations (trained units), shape ``(J,)``.
+        means: component means (trained units), shape ``(J,)``; default all 0.
     """
 
     log_weights: Float[Array, " J"]
     sigmas: Float[Array, " J"]
+    means: Float[Array, " J"]
     event_shape: tuple[int, ...] | None = eqx.field(static=True)
     event_ndim: int | None = eqx.field(static=True)
     scale: float | Float[Array, ""]
@@ -237,29 +311,44 @@ class GaussianMixtureNoise(_AnalyticNoise):
         sigmas=(1.0, 5.0),
         event_shape=None,
         *,
+        means=None,
         event_ndim=2,
         scale=1.0,
         sde=VESDE(),
     ):
         w = np.asarray(weights, dtype=np.float64)
         s = np.asarray(sigmas, dtype=np.float64)
-        if w.shape != s.shape or w.ndim != 1:
+        m = np.zeros_like(s) if means is None else np.asarray(means, dtype=np.float64)
+        if w.shape != s.shape or w.ndim != 1 or m.shape != s.shape:
             raise ValueError(
-                f"GaussianMixtureNoise: weights {w.shape} and sigmas {s.shape} must be 1-d of equal length."
+                f"GaussianMixtureNoise: weights {w.shape}, sigmas {s.shape} and means {m.shape} must be 1-d "
+                "of equal length."
             )
         if np.any(w <= 0) or np.any(s <= 0):
             raise ValueError("GaussianMixtureNoise: weights and sigmas must all be positive.")
+        if not np.all(np.isfinite(m)):
+            raise ValueError(f"GaussianMixtureNoise: means must be finite, got {m}.")
         self.log_weights = jnp.asarray(np.log(w / w.sum()), dtype=float)
         self.sigmas = jnp.asarray(s, dtype=float)
+        self.means = jnp.asarray(m, dtype=float)
         self.event_shape = None if event_shape is None else tuple(int(n) for n in event_shape)
         self.event_ndim = len(self.event_shape) if self.event_shape is not None else event_ndim
         self.scale = scale
         self.sde = sde
 
+    @classmethod
+    def from_patches(
+        cls, patches: Float[ArrayLike, "n *event"], components: int = 3, *, scale: float = 1.0, sde=VESDE()
+    ) -> "GaussianMixtureNoise":
+        """The maximum-likelihood i.i.d. mixture (``fit_pixel_mixture``) of noise patches in trained
+        units; ``event_shape`` is left free (any shape of the patches' number of dimensions)."""
+        x = np.asarray(patches)
+        weights, means, sigmas = fit_pixel_mixture(x, components)
+        return cls(weights, sigmas, means=means, event_ndim=x.ndim - 1, scale=scale, sde=sde)
+
     def _component_logpdf(self, u, t):
         var = self.sigmas**2 + self.sde.sigma(t) ** 2  # (J,)
-        u = u[..., None]
-        return self.log_weights - 0.5 * (u**2 / var + _LOG_2PI + jnp.log(var)), var
+        return mixture_component_logpdf(u, self.log_weights, self.means, var), var
 
     def unit_log_prob(self, u, t):
         logpdf, _ = self._component_logpdf(u, t)
@@ -268,15 +357,17 @@ class GaussianMixtureNoise(_AnalyticNoise):
     def unit_score(self, u, t):
         logpdf, var = self._component_logpdf(u, t)
         resp = jax.nn.softmax(logpdf, axis=-1)
-        return jnp.sum(resp * (-u[..., None] / var), axis=-1)
+        return jnp.sum(resp * (self.means - u[..., None]) / var, axis=-1)
 
     def unit_sample(self, key, sample_shape):
         shape = sample_shape + self.event_shape
         k_comp, k_norm = jax.random.split(key)
         comp = jax.random.categorical(k_comp, self.log_weights, shape=shape)
-        return self.sigmas[comp] * jax.random.normal(k_norm, shape)
+        return self.means[comp] + self.sigmas[comp] * jax.random.normal(k_norm, shape)
 
     @property
     def variance(self) -> Float[Array, ""]:
         """Per-pixel variance of Q (trained units squared)."""
-        return jnp.sum(jnp.exp(self.log_weights) * self.sigmas**2)
+        w = jnp.exp(self.log_weights)
+        mean = jnp.sum(w * self.means)
+        return jnp.sum(w * (self.sigmas**2 + (self.means - mean) ** 2))

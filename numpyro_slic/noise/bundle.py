@@ -31,7 +31,7 @@ import numpy as np
 
 from ..data.io import atomic_write
 from .base import NoiseModel
-from .learned import GaussianBackbone, LearnedNoise
+from .learned import GaussianBackbone, LearnedNoise, MixtureBackbone
 from .networks import UNet, UNetConfig
 from .sde import sde_from_dict
 
@@ -199,10 +199,31 @@ def _describe(model: LearnedNoise) -> dict:
         "t_min": model.t_min,
         "t_max": model.t_max,
         "event_shape": None if model.event_shape is None else list(model.event_shape),
-        "backbone": None if model.backbone is None else {
-            "kernel_shape": list(model.backbone.kernel.shape), "floor": model.backbone.floor},
+        "backbone": _describe_backbone(model.backbone),
         "reference_shape": None if model.reference_patch is None else list(model.reference_patch.shape),
     }
+
+
+def _describe_backbone(backbone) -> dict | None:
+    if backbone is None:
+        return None
+    if isinstance(backbone, MixtureBackbone):
+        return {"kind": "mixture", "components": int(backbone.sigmas.shape[0])}
+    return {"kind": "gaussian", "kernel_shape": list(backbone.kernel.shape), "floor": backbone.floor}
+
+
+def _backbone_skeleton(desc: dict | None):
+    """A backbone of the described structure with placeholder arrays (bundles before the mixture
+    backbone existed have no "kind": they hold a Gaussian one)."""
+    if desc is None:
+        return None
+    kind = desc.get("kind", "gaussian")
+    if kind == "mixture":
+        zeros = jnp.zeros(int(desc["components"]), jnp.float32)
+        return MixtureBackbone(zeros, zeros, zeros + 1.0)
+    if kind == "gaussian":
+        return GaussianBackbone(jnp.ones(desc["kernel_shape"], jnp.float32), floor=float(desc["floor"]))
+    raise ValueError(f"unknown backbone kind {kind!r} (this numpyro-slic knows 'gaussian' and 'mixture').")
 
 
 def _skeleton(desc: dict) -> LearnedNoise:
@@ -218,8 +239,7 @@ def _skeleton(desc: dict) -> LearnedNoise:
             UNet(config, key=jax.random.key(0)),
             sde_from_dict(desc["sde"]),
             parameterisation=desc["parameterisation"],
-            backbone=None if backbone is None else GaussianBackbone(
-                jnp.ones(backbone["kernel_shape"], jnp.float32), floor=float(backbone["floor"])),
+            backbone=_backbone_skeleton(backbone),
             reference_patch=None if ref_shape is None else jnp.zeros(ref_shape, jnp.float32),
             scale=float(desc["scale"]),
             t_min=float(desc["t_min"]),

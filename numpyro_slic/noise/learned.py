@@ -10,9 +10,11 @@ every level):
   (Salimans & Ho 2021), so ``log_prob`` = -E is exact up to a constant in y and ``has_log_prob``
   is True.
 
-s_b / E_b is the optional Gaussian backbone (``GaussianBackbone``), a stationary Gaussian fitted to
-the training patches whose exact score is added so that F learns only the non-Gaussian residual;
-without it s_b = E_b = 0. A fresh net has F = 0 (zero-initialised output), i.e. it starts as the
+s_b / E_b is the optional backbone, a density fitted to the training patches whose exact score at
+every level is added so that F learns only the rest: ``GaussianBackbone``, a stationary Gaussian
+(right correlations, Gaussian tails), or ``MixtureBackbone``, i.i.d. pixels from a Gaussian mixture
+(right marginal tails, no correlations: for nearly white noise with rare outliers, such as a raw
+CCD's cosmic rays and hot pixels, which a net sees too rarely to learn); without one s_b = E_b = 0. A fresh net has F = 0 (zero-initialised output), i.e. it starts as the
 backbone.
 
 VP schedules: c_in y = alpha(t) y is exactly the VP state x_t, and F / sigma_VE = alpha F / sigma_VP
@@ -31,12 +33,18 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
-from .analytic import StationaryGaussianNoise, spectral_gaussian_log_prob, spectral_gaussian_score
+from .analytic import (
+    StationaryGaussianNoise,
+    fit_pixel_mixture,
+    mixture_component_logpdf,
+    spectral_gaussian_log_prob,
+    spectral_gaussian_score,
+)
 from .base import NoiseModel
 from .networks import UNet
 from .sde import VESDE, VPSDE
 
-__all__ = ["GaussianBackbone", "LearnedNoise", "Parameterisation"]
+__all__ = ["Backbone", "GaussianBackbone", "LearnedNoise", "MixtureBackbone", "Parameterisation"]
 
 Parameterisation = Literal["score", "energy"]
 
@@ -103,6 +111,55 @@ class GaussianBackbone(eqx.Module):
         return -spectral_gaussian_log_prob(u, self.power(u.shape) + sigma**2)
 
 
+class MixtureBackbone(eqx.Module):
+    """I.i.d. pixels from a 1-d Gaussian mixture: the marginal tails of the noise, exact at every width.
+
+    At width sigma each component j widens to sigmas_j^2 + sigma^2, so score and energy stay exact
+    (as in ``GaussianMixtureNoise``). Any grid.
+
+    Attributes:
+        log_weights, means, sigmas: ``(J,)`` mixture parameters, trained units.
+    """
+
+    log_weights: Float[Array, " J"]
+    means: Float[Array, " J"]
+    sigmas: Float[Array, " J"]
+
+    def __check_init__(self):
+        if not (self.log_weights.ndim == self.means.ndim == self.sigmas.ndim == 1
+                and self.log_weights.shape == self.means.shape == self.sigmas.shape):
+            raise ValueError(
+                f"MixtureBackbone: log_weights {self.log_weights.shape}, means {self.means.shape} and "
+                f"sigmas {self.sigmas.shape} must be 1-d of equal length."
+            )
+
+    @classmethod
+    def from_patches(cls, patches: Float[ArrayLike, "n H W"], components: int = 3) -> "MixtureBackbone":
+        """The maximum-likelihood mixture of all pixel values of the patches (``fit_pixel_mixture``)."""
+        x = np.asarray(patches, dtype=np.float64)
+        if x.ndim != 3:
+            raise ValueError(f"MixtureBackbone.from_patches takes (N, H, W) patches, got {x.shape}.")
+        weights, means, sigmas = fit_pixel_mixture(x, components)
+        return cls(jnp.asarray(np.log(weights), jnp.float32), jnp.asarray(means, jnp.float32),
+                   jnp.asarray(sigmas, jnp.float32))
+
+    def _logpdf(self, u, sigma):
+        var = self.sigmas**2 + sigma**2
+        return mixture_component_logpdf(u, self.log_weights, self.means, var), var
+
+    def score(self, u: Float[Array, "H W"], sigma: Float[ArrayLike, ""]) -> Float[Array, "H W"]:
+        logpdf, var = self._logpdf(u, sigma)
+        return jnp.sum(jax.nn.softmax(logpdf, axis=-1) * (self.means - u[..., None]) / var, axis=-1)
+
+    def energy(self, u: Float[Array, "H W"], sigma: Float[ArrayLike, ""]) -> Float[Array, ""]:
+        """-log density (with its normalising constant) of the backbone at width ``sigma``."""
+        logpdf, _ = self._logpdf(u, sigma)
+        return -jnp.sum(jax.nn.logsumexp(logpdf, axis=-1))
+
+
+Backbone = GaussianBackbone | MixtureBackbone
+
+
 class LearnedNoise(NoiseModel):
     """A trained U-Net noise model (see the module docstring for the formulas).
 
@@ -111,7 +168,7 @@ class LearnedNoise(NoiseModel):
         sde: the schedule it was trained with (``VESDE`` or ``VPSDE``); ``unit_sigma`` is its
             VE-form width.
         parameterisation: ``"score"`` or ``"energy"``.
-        backbone: ``GaussianBackbone`` or None.
+        backbone: ``GaussianBackbone``, ``MixtureBackbone`` or None.
         reference_patch: a held-out real noise patch (trained units) where ScoreLikelihood's line
             integral starts, or None (then ``reference`` is zero).
         scale: physical units per trained unit.
@@ -122,7 +179,7 @@ class LearnedNoise(NoiseModel):
 
     net: UNet
     sde: VESDE | VPSDE
-    backbone: GaussianBackbone | None
+    backbone: Backbone | None
     reference_patch: Float[Array, "h w"] | None
     parameterisation: str = eqx.field(static=True)
     scale: float = eqx.field(static=True)
@@ -139,7 +196,7 @@ class LearnedNoise(NoiseModel):
         sde: VESDE | VPSDE = VESDE(),
         *,
         parameterisation: Parameterisation = "score",
-        backbone: GaussianBackbone | None = None,
+        backbone: Backbone | None = None,
         reference_patch: Float[ArrayLike, "h w"] | None = None,
         scale: float = 1.0,
         t_min: float = 1e-3,
@@ -152,8 +209,10 @@ class LearnedNoise(NoiseModel):
             raise TypeError(f"LearnedNoise takes a VESDE or VPSDE, got {type(sde).__name__}.")
         if parameterisation not in ("score", "energy"):
             raise ValueError(f"parameterisation must be 'score' or 'energy', got {parameterisation!r}.")
-        if backbone is not None and not isinstance(backbone, GaussianBackbone):
-            raise TypeError(f"backbone must be a GaussianBackbone or None, got {type(backbone).__name__}.")
+        if backbone is not None and not isinstance(backbone, (GaussianBackbone, MixtureBackbone)):
+            raise TypeError(
+                f"backbone must be a GaussianBackbone, a MixtureBackbone or None, got {type(backbone).__name__}."
+            )
         if not 0 < t_min < t_max <= 1:
             raise ValueError(f"LearnedNoise needs 0 < t_min < t_max <= 1, got {t_min}, {t_max}.")
         self.net = net

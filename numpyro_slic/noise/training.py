@@ -32,7 +32,7 @@ import os
 import struct
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import equinox as eqx
 import jax
@@ -43,7 +43,7 @@ from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 from ..data.io import atomic_write
 from .._extras import require
 from .base import NoiseModel
-from .learned import GaussianBackbone, LearnedNoise, Parameterisation
+from .learned import GaussianBackbone, LearnedNoise, MixtureBackbone, Parameterisation
 from .networks import UNet, UNetConfig
 from .sde import VESDE, VPSDE, dsm_loss, sample_t
 
@@ -72,8 +72,12 @@ class TrainConfig:
         ema_decay: EMA decay, ramped as min(ema_decay, (1 + i) / (10 + i)).
         t_min: smallest training level; t ~ U[t_min, 1]. Also the model's ``t_min``.
         parameterisation: "score" or "energy".
-        backbone: add a ``GaussianBackbone`` fitted to the training patches.
-        backbone_radius: largest autocovariance lag of the backbone, pixels.
+        backbone: add a backbone fitted to the training patches (the net learns the rest).
+        backbone_kind: "gaussian" (``GaussianBackbone``: the stationary Gaussian, right
+            correlations) or "mixture" (``MixtureBackbone``: i.i.d. Gaussian-mixture pixels, right
+            marginal tails; for nearly white noise with rare outliers).
+        backbone_radius: largest autocovariance lag of a Gaussian backbone, pixels.
+        backbone_components: components of a mixture backbone.
         val_sigmas: the VE-form widths (trained units) at which the validation loss is computed.
         val_max_patches: validation patches used (the first ones).
         val_every: steps between validations (and at the last step), when there are
@@ -93,7 +97,9 @@ class TrainConfig:
     t_min: float = 1e-3
     parameterisation: Parameterisation = "score"
     backbone: bool = False
+    backbone_kind: Literal["gaussian", "mixture"] = "gaussian"
     backbone_radius: int = 16
+    backbone_components: int = 3
     val_sigmas: tuple[float, ...] = (0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
     val_max_patches: int = 256
     val_every: int = 500
@@ -110,6 +116,12 @@ class TrainConfig:
             raise ValueError(
                 f"TrainConfig: parameterisation must be 'score' or 'energy', got {self.parameterisation!r}."
             )
+        if self.backbone_kind not in ("gaussian", "mixture"):
+            raise ValueError(
+                f"TrainConfig: backbone_kind must be 'gaussian' or 'mixture', got {self.backbone_kind!r}."
+            )
+        if self.backbone_components < 1:
+            raise ValueError(f"TrainConfig: backbone_components must be >= 1, got {self.backbone_components}.")
         if not 0 < self.t_min < 1:
             raise ValueError(f"TrainConfig: t_min must lie in (0, 1), got {self.t_min}.")
         if not 0 <= self.ema_decay < 1:
@@ -180,7 +192,11 @@ def train_noise_model(
     scale = data_scale if scale is None else float(scale)
 
     k_init, k_train = jax.random.split(key)
-    backbone = GaussianBackbone.from_patches(data, config.backbone_radius) if config.backbone else None
+    backbone = None
+    if config.backbone and config.backbone_kind == "gaussian":
+        backbone = GaussianBackbone.from_patches(data, config.backbone_radius)
+    elif config.backbone:
+        backbone = MixtureBackbone.from_patches(data, config.backbone_components)
     reference = (val if val is not None else data)[0]
     model = LearnedNoise(
         UNet(net, key=k_init),

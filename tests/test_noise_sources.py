@@ -97,3 +97,22 @@ def test_shipped_band_sets_load_held_out_and_disjoint(band, size):
     assert "whitening" in source and source["units"].startswith("(image - background) / noise_map")
     # Units of the training band: robust sigma 1 up to the bands' real difference (measured < 6%).
     assert robust_sigma(ps.patches) == pytest.approx(1.0, abs=0.1)
+
+
+def test_rot180_keeps_tilted_correlations_that_a_flip_moves():
+    import jax
+
+    from numpyro_slic.data import augment, random_flips, random_rot180
+
+    rng = np.random.default_rng(2)
+    # Correlated along the (1, 1) diagonal only: a stand-in for stripes slightly tilted from vertical.
+    fields = _correlated(rng, (128 * 40, 40), np.eye(2)).reshape(128, 40, 40).astype(np.float32)
+    key = jax.random.key(0)
+    turned = np.asarray(random_rot180(key, fields))
+    n_turned = int(np.sum(np.all(turned == fields[:, ::-1, ::-1], axis=(1, 2))))
+    assert 40 < n_turned < 88 and np.all(np.all(turned == fields, axis=(1, 2)) | np.all(turned == fields[:, ::-1, ::-1], axis=(1, 2)))
+    assert lag_correlation(turned, lag=(1, 1)) == pytest.approx(lag_correlation(fields, lag=(1, 1)), abs=0.02)
+    assert abs(lag_correlation(turned, lag=(1, -1))) < 0.03
+    flipped = np.asarray(random_flips(key, fields, left_right=True, up_down=False))
+    assert lag_correlation(flipped, lag=(1, -1)) > 0.15  # a single flip moves it to the other diagonal
+    np.testing.assert_array_equal(np.asarray(augment(key, fields, size=32, rot180=True)).shape, (128, 32, 32))

@@ -11,7 +11,7 @@ from .._lazy import lazy_exports
 
 # augment() shares its name with its module: a lazy attribute would be shadowed by the
 # submodule once anything imports numpyro_slic.data.augment, so it is bound here (jax only).
-from .augment import augment, random_flips, random_rot90, random_translations
+from .augment import augment, random_flips, random_rot90, random_rot180, random_translations
 
 _EXPORTS = {
     "CCDFrame": ".ccd",
@@ -67,6 +67,7 @@ __all__ = [
     "random_translations",
     "random_flips",
     "random_rot90",
+    "random_rot180",
     "augment",
     "load_shipped",
     "shipped_names",

@@ -87,17 +87,18 @@ CCD_FITS_KEYS = ("OBSERVAT", "TELESCOP", "INSTRUME", "DATE-OBS", "OBJECT", "IMAG
 SPLIT = dict(val_fraction=0.3, axis=1, gap=8)
 RING_BOX = 128  # side of the shipped ring cutout, pixels (0.03"/px: 3.84 arcsec; 64 px at 0.06"/px)
 JWST_BANDS = ("F115W", "F150W", "F277W", "F444W")
-# How each JWST band's sky is whitened before patches are cut (docs/noise_sources.md has the numbers):
+# How each JWST band's sky is whitened before patches are cut (docs/noise_sources.md has the numbers,
+# from benchmarks/noise_survey.py):
 # * "noise_map": (data - background) / noise_map.fits. The shipped F150W sets were made this way and
 #   are kept so (the shipped JWST model and its validation rest on them). But the short-wavelength
-#   noise maps hold each pixel's own Poisson term (noise_map^2 is linear in that pixel's data value),
-#   so dividing by them shrinks positive and stretches negative sky fluctuations: whitened sky
-#   has skew -0.12 to -0.14 and twice as many pixels below -3 sigma as above +3 sigma.
+#   noise maps hold each pixel's own Poisson term (noise_map^2 grows with that pixel's data value),
+#   so dividing by them shrinks positive and stretches negative sky fluctuations: whitened sky has
+#   skew -0.14 (F115W) / -0.12 (F150W) and over twice as many pixels below -3 sigma as above +3.
 # * "smoothed": (data - background) / median_filter(noise_map, 9): keeps the map's depth structure
-#   (the 1.3x step near row 282) without the pixel's own term; symmetric tails.
+#   (the step near row 282) without the pixel's own term; skew and tails symmetric again.
 # * "step": (data - background) / noise_step_map(...): the long-wavelength noise maps are floored at
-#   0.02 (that value at > 99.5% of pixels, 3x the measured sky rms), so they carry no depth
-#   structure; the sky rms steps up by 1.23x (F277W) / 1.25x (F444W) near row 135, which
+#   0.02 (that value at > 99.5% of pixels, 2.5 to 3.7 times the sky's robust sigma), so they carry no
+#   depth structure; the sky's rms steps up by 1.23x (F277W) / 1.25x (F444W) at row 134, which
 #   noise_step_map finds in the pixels.
 JWST_WHITENING = {"F115W": "smoothed", "F150W": "noise_map", "F277W": "step", "F444W": "step"}
 NOISE_MAP_MEDIAN = 9  # side of the median filter of "smoothed", pixels
@@ -663,7 +664,7 @@ Same preparation as the F150W sets above (`mask_sources` with the same settings,
 `split_regions(shape, 0.3, axis=1, gap=8)`, validation = the left columns, training = the rest),
 except the whitening, which the upstream noise maps do not allow as they are:
 - F115W: `(data - background) / median_filter(noise_map, {median})`. Like F150W's, this noise map
-  holds each pixel's own Poisson term (its square is linear in the pixel's data value), and
+  holds each pixel's own Poisson term (its square grows with the pixel's data value), and
   dividing sky by it skews the noise negative (docs/noise_sources.md); the median-filtered map
   keeps the depth structure (the step near row 282) without it.
 - F277W, F444W (0.06 arcsec/pixel, 209 x 209): their noise maps sit at the floor 0.02 over

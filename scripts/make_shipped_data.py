@@ -9,13 +9,19 @@ which writes
     numpyro_slic/data/shipped/   jwst_f150w_sky_val.npz, hst_f814w_sky_val.npz, jwst_f150w_psf.npz,
                                  cosmos_web_ring_f150w.npz, ground_ccd_sky_{val,train}.npz,
                                  PROVENANCE.md                                 (package data)
+                                 jwst_{f115w,f277w,f444w}_sky_val.npz
     outputs/patches/             jwst_f150w_sky_train.npz, hst_f814w_sky_train.npz,
-                                 ground_ccd_sky_train.npz, stats.json
+                                 ground_ccd_sky_train.npz, jwst_{f115w,f277w,f444w}_sky_train.npz,
+                                 stats.json
+
+The preparation of each image (``prepare_jwst``, ``prepare_hst``, ``prepare_ccd``: masks, whitening)
+is shared with ``benchmarks/noise_survey.py``, which measures the noise of every source this way.
 
 ``--sets ccd`` makes only the ground-based CCD files (and rewrites only their section of
 PROVENANCE.md); ``--sets ccd-fits`` only the small raw FITS cutout of the same frame
 (ground_ccd_raw_cutout.fits, for notebooks/04_train_your_own_noise_model.ipynb, and its section);
-``--sets space`` only the JWST / HST ones.
+``--sets space`` only the JWST F150W / HST ones; ``--sets bands`` only the other JWST bands'
+(F115W, F277W, F444W) validation sets (shipped), training sets (outputs/patches) and their section.
 The first argument is the ``shared/data`` folder described by its PROVENANCE.md; ``--shipped-out`` and
 ``--train-out`` change the two output folders. Validation (shipped) and training patches come from
 disjoint bands of each image (``split_regions`` with an 8-pixel gap, about 3x the noise's correlation
@@ -25,6 +31,7 @@ length), and no JWST sky patch touches the shipped ring cutout.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 
@@ -40,6 +47,7 @@ from numpyro_slic.data import (
     load_fits_image,
     mask_sources,
     noise_statistics,
+    noise_step_map,
     save_patch_set,
     train_val_patches,
 )
@@ -47,10 +55,11 @@ from numpyro_slic.data.io import atomic_savez
 from numpyro_slic.data.patchset import package_version, utc_now
 from numpyro_slic.data.stats import _lag1_correlation
 
-JWST_UPSTREAM = (
+JWST_UPSTREAM_ROOT = (
     "PyAutoLabs/autolens_assistant (MIT licence, copyright 2025 James W. Nightingale), commit "
-    "b75b3757b6e4e9a6effc0fb64f9b51a830fa2305, dataset/imaging/cosmos_web_ring/wavebands/F150W/"
+    "b75b3757b6e4e9a6effc0fb64f9b51a830fa2305, dataset/imaging/cosmos_web_ring/wavebands/"
 )
+JWST_UPSTREAM = JWST_UPSTREAM_ROOT + "F150W/"
 HST_UPSTREAM = {
     "galsim_cosmos_147246_masknoise.fits": "GalSim-developers/GalSim (BSD-style licence), commit "
     "ee177aa50424dbbc5cec4a71cadd6297109c2aa1, examples/data/147246.0_150.416558_1.998697_masknoise.fits",
@@ -76,7 +85,29 @@ CCD_FITS_KEYS = ("OBSERVAT", "TELESCOP", "INSTRUME", "DATE-OBS", "OBJECT", "IMAG
 
 # Split settings shared by both noise models: 30% of the columns held out, 8-pixel gap.
 SPLIT = dict(val_fraction=0.3, axis=1, gap=8)
-RING_BOX = 128  # side of the shipped ring cutout, pixels
+RING_BOX = 128  # side of the shipped ring cutout, pixels (0.03"/px: 3.84 arcsec; 64 px at 0.06"/px)
+JWST_BANDS = ("F115W", "F150W", "F277W", "F444W")
+# How each JWST band's sky is whitened before patches are cut (docs/noise_sources.md has the numbers,
+# from benchmarks/noise_survey.py):
+# * "noise_map": (data - background) / noise_map.fits. The shipped F150W sets were made this way and
+#   are kept so (the shipped JWST model and its validation rest on them). But the short-wavelength
+#   noise maps hold each pixel's own Poisson term (noise_map^2 grows with that pixel's data value),
+#   so dividing by them shrinks positive and stretches negative sky fluctuations: whitened sky has
+#   skew -0.14 (F115W) / -0.12 (F150W) and over twice as many pixels below -3 sigma as above +3.
+# * "smoothed": (data - background) / median_filter(noise_map, 9): keeps the map's depth structure
+#   (the step near row 282) without the pixel's own term; skew and tails symmetric again.
+# * "step": (data - background) / noise_step_map(...): the long-wavelength noise maps are floored at
+#   0.02 (that value at > 99.5% of pixels, 2.5 to 3.7 times the sky's robust sigma), so they carry no
+#   depth structure; the sky's rms steps up by 1.23x (F277W) / 1.25x (F444W) at row 134, which
+#   noise_step_map finds in the pixels.
+JWST_WHITENING = {"F115W": "smoothed", "F150W": "noise_map", "F277W": "step", "F444W": "step"}
+NOISE_MAP_MEDIAN = 9  # side of the median filter of "smoothed", pixels
+# Patch sets of the other bands (--sets bands): 64 x 64 at 0.03"/px, 32 x 32 (the same sky) at 0.06"/px,
+# both sets at stride 8 like F150W's (random crops then give every translation). The masks leave
+# few windows in each held-out band, so every validation file stays under 0.4 MB.
+BAND_PATCHES = {"F115W": dict(patch_size=64, stride=8, val_stride=8),
+                "F277W": dict(patch_size=32, stride=8, val_stride=8),
+                "F444W": dict(patch_size=32, stride=8, val_stride=8)}
 # Source masking (mask_sources) settings; the GalSim stamp gets a wider margin (see hst_sets).
 MASK = dict(method="segmentation", nsigma=3.0, npixels=5, dilate=4, smooth_fwhm=2.0)
 # The raw CCD frame: detect stars on a 5 x 5 median-filtered image, so that cosmic rays and hot
@@ -90,63 +121,157 @@ def _summary(ps: PatchSet) -> dict:
     return {"n_patches": len(ps), "patch_size": ps.patch_size, **{k: round(v, 4) for k, v in stats.items()}}
 
 
-def jwst_sets(data_dir: Path, ring_box: Region) -> tuple[PatchSet, PatchSet]:
-    band = data_dir / "jwst_cosmos_web_ring" / "F150W"
-    image, bad = load_fits_image(band / "data.fits")
-    noise_map, _ = load_fits_image(band / "noise_map.fits")
-    extra, _ = load_fits_image(band / "mask_extra_galaxies.fits")
+@dataclasses.dataclass
+class Prepared:
+    """One sky image ready for ``extract_sky_patches``: pixels, mask, optional noise map, provenance."""
+
+    name: str
+    image: np.ndarray
+    mask: np.ndarray  # True = not sky
+    noise_map: np.ndarray | None  # divide (image - background) by it (None: do not whiten)
+    pixel_scale: float
+    source: dict  # the patch sets' provenance "source" entry
+    extra: dict = dataclasses.field(default_factory=dict)  # what else the survey reports
+
+
+def ring_region(image: np.ndarray, pixel_scale: float) -> Region:
+    """The box of the ring cutout (3.84 arcsec a side) around the lens, the brightest central pixel."""
+    side = int(round(RING_BOX * 0.03 / pixel_scale))
+    reach = int(round(20 * 0.03 / pixel_scale))
+    h, w = image.shape
+    centre_box = image[h // 2 - reach : h // 2 + reach + 1, w // 2 - reach : w // 2 + reach + 1]
+    dr, dc = np.unravel_index(np.argmax(centre_box), centre_box.shape)
+    row, col = h // 2 - reach + int(dr), w // 2 - reach + int(dc)
+    return Region(row - side // 2, row + side // 2, col - side // 2, col + side // 2)
+
+
+def prepare_jwst(data_dir: Path, band: str, whitening: str | None = None) -> Prepared:
+    """A JWST band's image, source mask (plus the extra-galaxy mask and the ring box) and noise map.
+
+    ``whitening``: "noise_map", "smoothed" or "step" (``JWST_WHITENING``; default: the band's entry).
+    """
+    whitening = JWST_WHITENING[band] if whitening is None else whitening
+    folder = data_dir / "jwst_cosmos_web_ring" / band
+    image, bad = load_fits_image(folder / "data.fits")
+    noise_map, _ = load_fits_image(folder / "noise_map.fits")
+    extra, _ = load_fits_image(folder / "mask_extra_galaxies.fits")
+    pixel_scale = float(json.loads((folder / "info.json").read_text())["pixel_scale"])
     mask = mask_sources(image, mask=bad | (extra > 0), **MASK)
     # The ring's cutout is a fit target: keep its pixels (noise included) out of every patch set.
+    ring_box = ring_region(image, pixel_scale)
     mask[ring_box.slices] = True
+    upstream = JWST_UPSTREAM_ROOT + band + "/"
     source = {
-        "source": "jwst_cosmos_web_ring/F150W/data.fits",
-        "upstream": JWST_UPSTREAM + "data.fits",
+        "source": f"jwst_cosmos_web_ring/{band}/data.fits",
+        "upstream": upstream + "data.fits",
         "hdu": 0,
-        "noise_map": "jwst_cosmos_web_ring/F150W/noise_map.fits",
+        "noise_map": f"jwst_cosmos_web_ring/{band}/noise_map.fits",
         "mask": {
             "mask_sources": MASK,
             "also_masked": "mask_extra_galaxies.fits > 0; the ring cutout box (rows, cols) "
             f"{list(ring_box.as_tuple())}",
         },
     }
+    extra_info = {"pixel_scale": pixel_scale, "ring_box": list(ring_box.as_tuple()), "whitening": whitening,
+                  "noise_map_floor_fraction": float(np.mean(noise_map <= 0.02 * (1 + 1e-6)))}
+    if whitening == "noise_map":
+        whiten = noise_map
+    elif whitening == "smoothed":
+        whiten = scipy.ndimage.median_filter(noise_map, size=NOISE_MAP_MEDIAN, mode="nearest")
+        source["noise_map"] += f", median-filtered {NOISE_MAP_MEDIAN} x {NOISE_MAP_MEDIAN} (scipy.ndimage.median_filter, mode 'nearest')"
+        source["whitening"] = ("smoothed: the noise map holds each pixel's own Poisson term, which skews "
+                               "whitened sky; its median-filtered version keeps the depth structure only")
+    elif whitening == "step":
+        whiten, step = noise_step_map(image, mask, axis=0)
+        source["noise_map"] = ("two-level map from noise_step_map(data, mask, axis=0) (rows < index: "
+                               "sigma_before, from index on: sigma_after; data units)")
+        source["noise_step"] = step
+        source["whitening"] = ("step: noise_map.fits is floored at 0.02 (constant over the sky), so it "
+                               "cannot whiten; the sky's rms steps once between rows")
+        extra_info["noise_step"] = step
+    else:
+        raise ValueError(f"Unknown whitening {whitening!r}.")
+    return Prepared(f"jwst-{band.lower()}", image, mask, whiten, pixel_scale, source, extra_info)
+
+
+def jwst_sets(data_dir: Path, ring_box: Region) -> tuple[PatchSet, PatchSet]:
+    prep = prepare_jwst(data_dir, "F150W")
+    if prep.extra["ring_box"] != list(ring_box.as_tuple()):
+        raise RuntimeError(f"F150W ring box {prep.extra['ring_box']} differs from the cutout's {ring_box}.")
     # noise_map whitening: the noise rms jumps by 1.4x across the image (rows > ~287 are noisier);
     # pooling both levels unwhitened fakes excess kurtosis (a scale mixture).
     return train_val_patches(
-        image,
+        prep.image,
         patch_size=64,
         stride=8,
-        mask=mask,
-        noise_map=noise_map,
+        mask=prep.mask,
+        noise_map=prep.noise_map,
         val_at_end=False,
-        source=source,
+        source=prep.source,
         **SPLIT,
     )
 
 
+def band_sets(data_dir: Path, band: str) -> tuple[PatchSet, PatchSet]:
+    """Training and validation patches of one of the other JWST bands, split like F150W's."""
+    prep = prepare_jwst(data_dir, band)
+    return train_val_patches(
+        prep.image,
+        mask=prep.mask,
+        noise_map=prep.noise_map,
+        val_at_end=False,
+        source=prep.source,
+        **BAND_PATCHES[band],
+        **SPLIT,
+    )
+
+
+def prepare_hst(data_dir: Path, name: str) -> Prepared:
+    """An HST cutout and its source mask (wider margins on the GalSim stamp); no whitening."""
+    image, bad = load_fits_image(data_dir / "hst_cosmos_f814w" / name)
+    # The GalSim stamp had its other objects masked (replaced) upstream: keep a wider margin
+    # around every detection there.
+    settings = (MASK | {"dilate": 8}) if name.startswith("galsim") else MASK
+    mask = mask_sources(image, mask=bad, **settings)
+    source = {
+        "source": f"hst_cosmos_f814w/{name}",
+        "upstream": HST_UPSTREAM[name],
+        "hdu": 0,
+        "mask": {"mask_sources": settings},
+    }
+    label = "hst-" + name.removesuffix(".fits").replace("_", "-").lower()
+    return Prepared(label, image, mask, None, 0.03, source, {"pixel_scale": 0.03})
+
+
+def prepare_ccd(data_dir: Path) -> tuple[Prepared, object]:
+    """The raw SAAO CCD frame reduced by ``load_ccd_frame`` (dequantised, seed 0) and its mask."""
+    frame = load_ccd_frame(data_dir / "ground_ccd_saao" / "a8280271.fits", dequantise_seed=0)
+    mask = mask_sources(frame.image, mask=frame.bad, **CCD_MASK)
+    source = {
+        "source": "ground_ccd_saao/a8280271.fits",
+        "upstream": CCD_UPSTREAM,
+        "hdu": 0,
+        "reduction": frame.info,
+        "mask": {"mask_sources": CCD_MASK, "also_masked": "the low rows of the reduction"},
+    }
+    return Prepared("ground-ccd-saao", frame.image, mask, None, float("nan"), source), frame
+
+
 def hst_sets(data_dir: Path) -> tuple[PatchSet, PatchSet]:
     trains, vals = [], []
-    for name, upstream in HST_UPSTREAM.items():
-        image, bad = load_fits_image(data_dir / "hst_cosmos_f814w" / name)
-        # The GalSim stamp had its other objects masked (replaced) upstream: keep a wider margin
-        # around every detection there, and hold out non-overlapping patches only, so that the
-        # scarlet cutouts weigh more in the validation set.
+    for name in HST_UPSTREAM:
+        prep = prepare_hst(data_dir, name)
+        # Non-overlapping validation patches only on the GalSim stamp (whose other objects were
+        # replaced upstream), so that the scarlet cutouts weigh more in the validation set.
         galsim = name.startswith("galsim")
-        settings = (MASK | {"dilate": 8}) if galsim else MASK
-        mask = mask_sources(image, mask=bad, **settings)
-        source = {
-            "source": f"hst_cosmos_f814w/{name}",
-            "upstream": upstream,
-            "hdu": 0,
-            "mask": {"mask_sources": settings},
-        }
         train, val = train_val_patches(
-            image,
+            prep.image,
             patch_size=32,
             stride=8,
             val_stride=32 if galsim else 16,
-            mask=mask,
+            mask=prep.mask,
             val_at_end=True,
-            source=source,
+            source=prep.source,
             **SPLIT,
         )
         trains.append(train)
@@ -159,22 +284,15 @@ def hst_sets(data_dir: Path) -> tuple[PatchSet, PatchSet]:
 
 def ccd_sets(data_dir: Path) -> tuple[PatchSet, PatchSet, dict]:
     """Training and validation patches of the raw SAAO CCD frame, and the frame-level numbers."""
-    frame = load_ccd_frame(data_dir / "ground_ccd_saao" / "a8280271.fits", dequantise_seed=0)
-    mask = mask_sources(frame.image, mask=frame.bad, **CCD_MASK)
-    source = {
-        "source": "ground_ccd_saao/a8280271.fits",
-        "upstream": CCD_UPSTREAM,
-        "hdu": 0,
-        "reduction": frame.info,
-        "mask": {"mask_sources": CCD_MASK, "also_masked": "the low rows of the reduction"},
-    }
+    prep, frame = prepare_ccd(data_dir)
+    mask = prep.mask
     train, val = train_val_patches(
-        frame.image,
+        prep.image,
         patch_size=CCD_PATCH,
         stride=CCD_STRIDE,
         mask=mask,
         val_at_end=True,
-        source=source,
+        source=prep.source,
         **SPLIT,
     )
     frame_numbers = {
@@ -233,11 +351,8 @@ def psf_and_ring(data_dir: Path) -> tuple[dict, dict, Region]:
     noise_map, _ = load_fits_image(band / "noise_map.fits")
     extra, _ = load_fits_image(band / "mask_extra_galaxies.fits")
     # The lens galaxy is the brightest pixel near the image centre.
-    h, w = image.shape
-    centre_box = image[h // 2 - 20 : h // 2 + 21, w // 2 - 20 : w // 2 + 21]
-    dr, dc = np.unravel_index(np.argmax(centre_box), centre_box.shape)
-    row, col = h // 2 - 20 + int(dr), w // 2 - 20 + int(dc)
-    box = Region(row - RING_BOX // 2, row + RING_BOX // 2, col - RING_BOX // 2, col + RING_BOX // 2)
+    box = ring_region(image, float(info["pixel_scale"]))
+    row, col = box.row0 + RING_BOX // 2, box.col0 + RING_BOX // 2
     ring_provenance = {
         "source": "jwst_cosmos_web_ring/F150W/{data,noise_map,mask_extra_galaxies}.fits",
         "upstream": JWST_UPSTREAM,
@@ -531,6 +646,78 @@ def ccd_fits_section(info: dict) -> str:
     return f"{CCD_FITS_BEGIN}{text}{CCD_FITS_END}\n"
 
 
+BANDS_BEGIN, BANDS_END = "<!-- jwst-bands: begin -->", "<!-- jwst-bands: end -->"
+BANDS_COMMAND = COMMAND + " --sets bands"
+BANDS_TEMPLATE = """
+## The other JWST bands (`jwst-f115w-sky-val`, `jwst-f277w-sky-val`, `jwst-f444w-sky-val`)
+
+Made by `{command}` (numpyro-slic {version}, {date}); `--sets bands` rewrites only these three
+files, outputs/patches/jwst_{{f115w,f277w,f444w}}_sky_train.npz and this section. Why these
+choices, and the noise of every source: docs/noise_sources.md (`benchmarks/noise_survey.py`).
+
+| name | file | what |
+|---|---|---|
+{rows}
+
+Same preparation as the F150W sets above (`mask_sources` with the same settings,
+`mask_extra_galaxies.fits`, the ring's box kept out: {ring_boxes}; columns split with
+`split_regions(shape, 0.3, axis=1, gap=8)`, validation = the left columns, training = the rest),
+except the whitening, which the upstream noise maps do not allow as they are:
+- F115W: `(data - background) / median_filter(noise_map, {median})`. Like F150W's, this noise map
+  holds each pixel's own Poisson term (its square grows with the pixel's data value), and
+  dividing sky by it skews the noise negative (docs/noise_sources.md); the median-filtered map
+  keeps the depth structure (the step near row 282) without it.
+- F277W, F444W (0.06 arcsec/pixel, 209 x 209): their noise maps sit at the floor 0.02 over
+  {floors} of the pixels, {floor_over_sky} the sky's robust sigma, so they cannot whiten. The
+  sky's rms steps once between rows, found by `noise_step_map(data, mask, axis=0)`: {steps}.
+  The patches are `(data - background) / step map / sigma`.
+
+Measured on the patches (excess kurtosis / lag-1 correlation x, y / |z| > 4 rate over Gaussian;
+z about each set's own median and robust sigma):
+{stats}
+
+Source lines (copied from shared/data/PROVENANCE.md): jwst_cosmos_web_ring/ (JWST NIRCam,
+COSMOS-Web), bands F115W, F277W, F444W. Public GitHub repository PyAutoLabs/autolens_assistant (MIT
+licence, copyright 2025 James W. Nightingale), commit b75b3757b6e4e9a6effc0fb64f9b51a830fa2305, path
+dataset/imaging/cosmos_web_ring/wavebands/<BAND>/ (data.fits, noise_map.fits,
+mask_extra_galaxies.fits, info.json). F115W at 0.03 arcsec/pixel (419 x 419), F277W and F444W at
+0.06 arcsec/pixel (209 x 209). The underlying JWST data are public archive data of the COSMOS-Web
+survey.
+"""
+
+
+def bands_section(sets: dict[str, tuple[PatchSet, PatchSet]], summary: dict) -> str:
+    rows, boxes, floors, floor_over, steps, stats = [], [], [], [], [], []
+    for band, (train, val) in sets.items():
+        src = val.provenance["sources"][0]
+        size, stride = val.patch_size, src["stride"]
+        region = src["region"]
+        rows.append(
+            f"| `jwst-{band.lower()}-sky-val` | jwst_{band.lower()}_sky_val.npz | {len(val)} held-out JWST NIRCam "
+            f"{band} sky patches, {size} x {size} (stride {stride}), columns {region[2]}..{region[3] - 1} of the "
+            f"{src['image_shape'][0]} x {src['image_shape'][1]} image; training: {len(train)} patches, columns "
+            f"{train.provenance['sources'][0]['region'][2]}..{train.provenance['sources'][0]['region'][3] - 1} |"
+        )
+        boxes.append(f"{band} {src['mask']['also_masked'].split('(rows, cols) ')[1]}")
+        if "noise_step" in src:
+            st = src["noise_step"]
+            floor_over.append(f"{0.02 / st['sigma_after']:.1f} to {0.02 / st['sigma_before']:.1f} times ({band})")
+            steps.append(f"{band} at row {st['index']}, {st['sigma_before']:.5f} above it and {st['sigma_after']:.5f} "
+                         f"from it on (ratio {st['ratio']:.3f})")
+        for role, ps in (("val", val), ("train", train)):
+            key = f"jwst_{band.lower()}_sky_{role}"
+            stats.append(f"- {key} ({len(ps)} patches): {_short(summary[key])}")
+    for band in sets:
+        if band in ("F277W", "F444W"):
+            floors.append(f"{summary['jwst_' + band.lower() + '_noise_map_floor_fraction']:.1%} ({band})")
+    text = BANDS_TEMPLATE.format(
+        command=BANDS_COMMAND, version=package_version(), date=utc_now()[:10], rows="\n".join(rows),
+        ring_boxes="; ".join(boxes), median=NOISE_MAP_MEDIAN, floors=" and ".join(floors) or "most",
+        floor_over_sky=" and ".join(floor_over) or "several times",
+        steps="; ".join(steps) or "none", stats="\n".join(stats))
+    return f"{BANDS_BEGIN}{text}{BANDS_END}\n"
+
+
 def _existing_section(path: Path, begin: str = CCD_BEGIN, end: str = CCD_END) -> str:
     """The section between ``begin`` and ``end`` of an existing PROVENANCE.md ('' if none)."""
     if not path.is_file():
@@ -541,11 +728,6 @@ def _existing_section(path: Path, begin: str = CCD_BEGIN, end: str = CCD_END) ->
     return text[text.index(begin) : text.index(end) + len(end)] + "\n"
 
 
-def _existing_ccd_section(path: Path) -> str:
-    """The CCD section of an existing PROVENANCE.md ('' if none)."""
-    return _existing_section(path, CCD_BEGIN, CCD_END)
-
-
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("data_dir", type=Path, help="the shared/data folder")
@@ -554,10 +736,10 @@ def main(argv=None) -> None:
     parser.add_argument(
         "--sets",
         nargs="+",
-        choices=["space", "ccd", "ccd-fits"],
-        default=["space", "ccd", "ccd-fits"],
-        help="space: the JWST / HST sets, PSF and ring cutout; ccd: the ground-based CCD sets; "
-        "ccd-fits: the raw CCD FITS cutout",
+        choices=["space", "bands", "ccd", "ccd-fits"],
+        default=["space", "bands", "ccd", "ccd-fits"],
+        help="space: the JWST F150W / HST sets, PSF and ring cutout; bands: the JWST F115W, F277W and "
+        "F444W sets; ccd: the ground-based CCD sets; ccd-fits: the raw CCD FITS cutout",
     )
     args = parser.parse_args(argv)
     args.shipped_out.mkdir(parents=True, exist_ok=True)
@@ -565,8 +747,13 @@ def main(argv=None) -> None:
     provenance_path = args.shipped_out / "PROVENANCE.md"
     stats_path = args.train_out / "stats.json"
     summary = json.loads(stats_path.read_text()) if stats_path.is_file() else {}
+    # The sections after the main text, each rewritten only by its own --sets entry.
+    sections = {key: _existing_section(provenance_path, begin, end)
+                for key, (begin, end) in (("ccd", (CCD_BEGIN, CCD_END)),
+                                          ("ccd-fits", (CCD_FITS_BEGIN, CCD_FITS_END)),
+                                          ("bands", (BANDS_BEGIN, BANDS_END)))}
+    old_sections = dict(sections)
 
-    ccd_text = _existing_ccd_section(provenance_path)
     if "ccd" in args.sets:
         ccd_train, ccd_val, ccd_frame = ccd_sets(args.data_dir)
         save_patch_set(args.shipped_out / "ground_ccd_sky_val.npz", ccd_val, compress=True)
@@ -575,22 +762,33 @@ def main(argv=None) -> None:
         summary["ground_ccd_sky_val"] = _ccd_summary(ccd_val)
         summary["ground_ccd_sky_train"] = _ccd_summary(ccd_train)
         summary["ground_ccd_frame"] = ccd_frame
-        ccd_text = ccd_section(ccd_train, ccd_val, ccd_frame, summary)
-    fits_text = _existing_section(provenance_path, CCD_FITS_BEGIN, CCD_FITS_END)
+        sections["ccd"] = ccd_section(ccd_train, ccd_val, ccd_frame, summary)
     if "ccd-fits" in args.sets:
         fits_info = ccd_fits_cutout(args.data_dir, args.shipped_out / CCD_FITS_NAME)
         summary["ground_ccd_fits"] = {k: v for k, v in fits_info.items() if k not in ("date", "version")}
-        fits_text = ccd_fits_section(fits_info)
+        sections["ccd-fits"] = ccd_fits_section(fits_info)
+    if "bands" in args.sets:
+        band_patch_sets = {}
+        for band in BAND_PATCHES:
+            train, val = band_sets(args.data_dir, band)
+            save_patch_set(args.shipped_out / f"jwst_{band.lower()}_sky_val.npz", val)
+            save_patch_set(args.train_out / f"jwst_{band.lower()}_sky_train.npz", train)
+            summary[f"jwst_{band.lower()}_sky_val"] = _summary(val)
+            summary[f"jwst_{band.lower()}_sky_train"] = _summary(train)
+            noise_map, _ = load_fits_image(args.data_dir / "jwst_cosmos_web_ring" / band / "noise_map.fits")
+            summary[f"jwst_{band.lower()}_noise_map_floor_fraction"] = float(np.mean(noise_map <= 0.02 * (1 + 1e-6)))
+            band_patch_sets[band] = (train, val)
+        sections["bands"] = bands_section(band_patch_sets, summary)
 
     if "space" not in args.sets:
         stats_path.write_text(json.dumps(summary, indent=2) + "\n")
         text = provenance_path.read_text() if provenance_path.is_file() else ""
-        for old, new in ((_existing_ccd_section(provenance_path), ccd_text),
-                         (_existing_section(provenance_path, CCD_FITS_BEGIN, CCD_FITS_END), fits_text)):
-            if new:
+        for key, new in sections.items():
+            old = old_sections[key]
+            if new and new != old:
                 text = text.replace(old, new) if old else text.rstrip("\n") + "\n\n" + new
         provenance_path.write_text(text)
-        print(json.dumps({k: v for k, v in summary.items() if k.startswith("ground_ccd")}, indent=2))
+        print(json.dumps({k: v for k, v in summary.items() if not k.startswith(("jwst_f150w", "hst_"))}, indent=2))
         return
 
     psf_arrays, ring_arrays, ring_box = psf_and_ring(args.data_dir)
@@ -632,7 +830,7 @@ def main(argv=None) -> None:
         hst_train_n=len(hst_train),
         hst_train_stats=_short(summary["hst_f814w_sky_train"]),
     )
-    provenance_path.write_text(provenance_md + "".join("\n" + t for t in (ccd_text, fits_text) if t))
+    provenance_path.write_text(provenance_md + "".join("\n" + t for t in sections.values() if t))
     print(json.dumps(summary, indent=2))
 
 

@@ -11,7 +11,7 @@ from .._lazy import lazy_exports
 
 # augment() shares its name with its module: a lazy attribute would be shadowed by the
 # submodule once anything imports numpyro_slic.data.augment, so it is bound here (jax only).
-from .augment import augment, random_flips, random_rot90, random_translations
+from .augment import augment, random_flips, random_rot90, random_rot180, random_translations
 
 _EXPORTS = {
     "CCDFrame": ".ccd",
@@ -36,6 +36,8 @@ _EXPORTS = {
     "shipped_names": ".shipped",
     "shipped_path": ".shipped",
     "noise_statistics": ".stats",
+    "lag_correlation": ".stats",
+    "noise_step_map": ".stats",
     "robust_sigma": ".stats",
     "sky_background": ".stats",
 }
@@ -51,6 +53,8 @@ __all__ = [
     "robust_sigma",
     "sky_background",
     "noise_statistics",
+    "lag_correlation",
+    "noise_step_map",
     "Region",
     "split_regions",
     "PatchSet",
@@ -63,6 +67,7 @@ __all__ = [
     "random_translations",
     "random_flips",
     "random_rot90",
+    "random_rot180",
     "augment",
     "load_shipped",
     "shipped_names",
@@ -81,4 +86,4 @@ if TYPE_CHECKING:
     from .patchset import PatchSet, concatenate_patch_sets
     from .regions import Region, split_regions
     from .shipped import Cutout, PSFImage, load_shipped, shipped_names, shipped_path
-    from .stats import noise_statistics, robust_sigma, sky_background
+    from .stats import lag_correlation, noise_statistics, noise_step_map, robust_sigma, sky_background

@@ -4,7 +4,9 @@ Stationary noise has the same distribution at every position, so moving the patc
 (``random_translations``) gives new, equally valid draws. Flips and 90-degree rotations are only
 valid for noise with those symmetries: real detector noise often lacks them (JWST NIRCam has
 vertical 1/f stripes, and the shipped JWST / HST patches have different lag-1 correlations along
-x and y), so they are never applied unless asked for.
+x and y), so they are never applied unless asked for. A 180-degree turn (``random_rot180``) keeps
+every second-order statistic of any stationary noise; which of the others each real source allows
+is measured in docs/noise_sources.md.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
-__all__ = ["random_translations", "random_flips", "random_rot90", "augment"]
+__all__ = ["random_translations", "random_flips", "random_rot180", "random_rot90", "augment"]
 
 
 def _as_stack(patches: ArrayLike, what: str) -> Array:
@@ -92,6 +94,23 @@ def random_flips(
     return patches
 
 
+def random_rot180(key: PRNGKeyArray, patches: Float[ArrayLike, "N H W"]) -> Float[Array, "N H W"]:
+    """Turns each patch by 180 degrees (both axes reversed together) with probability 1/2.
+
+    The one orientation change that keeps every second-order statistic of any stationary noise: it
+    maps the pair at lag ``(dy, dx)`` to the pair at ``(-dy, -dx)``, which is the same pair, so
+    correlations and the power spectrum, stripes and tilted stripes included, are unchanged. Only
+    directional higher-order structure (a trail that follows a bright pixel down a column, say) can
+    tell. A single flip, by contrast, maps ``(dy, dx)`` to ``(dy, -dx)``: noise whose correlation at
+    ``(2, 1)`` differs from ``(2, -1)`` (the JWST short-wavelength bands, docs/noise_sources.md) does
+    not allow it. ``random_flips(left_right=True, up_down=True)`` flips each axis independently,
+    which includes the single flips.
+    """
+    patches = _as_stack(patches, "random_rot180")
+    turn = jax.random.bernoulli(key, 0.5, (patches.shape[0], 1, 1))
+    return jnp.where(turn, patches[:, ::-1, ::-1], patches)
+
+
 def random_rot90(key: PRNGKeyArray, patches: Float[ArrayLike, "N P P"]) -> Float[Array, "N P P"]:
     """Rotates each square patch by an independent uniformly random multiple of 90 degrees.
 
@@ -113,8 +132,9 @@ def augment(
     flip_left_right: bool = False,
     flip_up_down: bool = False,
     rot90: bool = False,
+    rot180: bool = False,
 ) -> Float[Array, "N h w"]:
-    """Random crops of size ``size``, then (only if switched on) random flips and 90-degree turns.
+    """Random crops of size ``size``, then (only if switched on) random flips and 90- or 180-degree turns.
 
     With the defaults this is ``random_translations(key, patches, size=size)``: the noise's
     orientation is left alone.
@@ -125,4 +145,6 @@ def augment(
         out = random_flips(key_flip, out, left_right=flip_left_right, up_down=flip_up_down)
     if rot90:
         out = random_rot90(key_rot, out)
+    elif rot180:  # rot90 already includes the half turns
+        out = random_rot180(key_rot, out)
     return out

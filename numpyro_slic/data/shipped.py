@@ -63,6 +63,9 @@ class Cutout:
 # name -> (file in shipped/, what it holds)
 _SHIPPED = {
     "jwst-f150w-sky-val": ("jwst_f150w_sky_val.npz", "patches"),
+    "jwst-f115w-sky-val": ("jwst_f115w_sky_val.npz", "patches"),
+    "jwst-f277w-sky-val": ("jwst_f277w_sky_val.npz", "patches"),
+    "jwst-f444w-sky-val": ("jwst_f444w_sky_val.npz", "patches"),
     "hst-f814w-sky-val": ("hst_f814w_sky_val.npz", "patches"),
     "ground-ccd-sky-val": ("ground_ccd_sky_val.npz", "patches"),
     "ground-ccd-sky-train": ("ground_ccd_sky_train.npz", "patches"),
@@ -105,6 +108,11 @@ def load_shipped(name: str) -> PatchSet | PSFImage | Cutout | pathlib.Path:
     """Loads a shipped data product by name.
 
     * ``"jwst-f150w-sky-val"``: PatchSet of held-out JWST NIRCam F150W sky patches (64 x 64).
+    * ``"jwst-f115w-sky-val"``: the same for F115W (64 x 64, 0.03 arcsec/pixel), whitened by the
+      median-filtered noise map.
+    * ``"jwst-f277w-sky-val"``, ``"jwst-f444w-sky-val"``: the same for F277W and F444W (32 x 32 at
+      0.06 arcsec/pixel, the sky of a 64 x 64 patch at 0.03), whitened by a two-level map of the
+      image's depth step (``noise_step_map``): their upstream noise maps are floored at a constant.
     * ``"hst-f814w-sky-val"``: PatchSet of held-out HST ACS F814W sky patches (32 x 32).
     * ``"ground-ccd-sky-val"``: PatchSet of held-out sky patches (32 x 32) of a raw ground-based CCD
       frame (SAAO 1.0 m), strongly non-Gaussian: cosmic-ray hits and hot pixels kept.
@@ -114,7 +122,8 @@ def load_shipped(name: str) -> PatchSet | PSFImage | Cutout | pathlib.Path:
     * ``"ground-ccd-fits"``: the path (``shipped_path``) of a raw 240 x 216 int16 FITS cutout of the
       same SAAO CCD frame, overscan included, with BIASSEC / TRIMSEC for ``load_ccd_frame``.
 
-    Their units, regions and measured statistics are in ``docs/data.md`` and ``shipped/PROVENANCE.md``.
+    Their units, regions and measured statistics are in ``docs/data.md`` and ``shipped/PROVENANCE.md``;
+    the noise of every source, and which flips and rotations it allows, in ``docs/noise_sources.md``.
 
     Raises:
         ValueError: an unknown name (the message lists the known ones).

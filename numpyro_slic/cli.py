@@ -136,6 +136,10 @@ def _add_train(sub) -> None:
                        help="gaussian: stationary Gaussian (right correlations); mixture: i.i.d. Gaussian-mixture "
                             "pixels (right marginal tails; nearly white noise with rare outliers, e.g. a raw CCD)")
     model.add_argument("--backbone-components", type=int, default=3, help="components of a mixture backbone")
+    model.add_argument("--rot180", action="store_true",
+                       help="augment with random 180-degree turns (every surveyed source allows them; docs/noise_sources.md)")
+    model.add_argument("--flips", action="store_true",
+                       help="augment with random left-right and up-down flips (not for JWST F115W/F150W: tilted stripes)")
     model.add_argument("--sde", choices=("ve", "vp"), default="ve")
     model.add_argument("--sigma-min", type=float, default=0.01, help="VE sigma_min (trained units)")
     model.add_argument("--sigma-max", type=float, default=50.0, help="VE sigma_max (trained units)")
@@ -213,7 +217,8 @@ def cmd_train(args: argparse.Namespace) -> int:
                          ema_decay=args.ema_decay, t_min=args.t_min, val_every=args.val_every,
                          keep_best=args.keep_best,
                          parameterisation=args.parameterisation, backbone=args.backbone,
-                         backbone_kind=args.backbone_kind, backbone_components=args.backbone_components)
+                         backbone_kind=args.backbone_kind, backbone_components=args.backbone_components,
+                         rot180=args.rot180, flips=args.flips)
     sde = VESDE(args.sigma_min, args.sigma_max) if args.sde == "ve" else VPSDE()
     history: list = []
     start = time.perf_counter()

@@ -10,6 +10,7 @@ import time
 
 import equinox as eqx
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -17,7 +18,7 @@ from numpyro_slic.noise.analytic import GaussianMixtureNoise, StationaryGaussian
 from numpyro_slic.noise.learned import GaussianBackbone, LearnedNoise, MixtureBackbone
 from numpyro_slic.noise.networks import UNet, UNetConfig
 from numpyro_slic.noise.sde import VESDE, dsm_loss
-from numpyro_slic.noise.training import CHECKPOINT_NAME, TrainConfig, train_noise_model, validation_loss
+from numpyro_slic.noise.training import CHECKPOINT_NAME, TrainConfig, draw_batch, train_noise_model, validation_loss
 
 # One resolution level: the smallest graph, so the many compilations here stay cheap.
 TINY = UNetConfig(width=8, channel_mults=(1,), embed_dim=16, groups=4)
@@ -210,6 +211,28 @@ def test_mixture_backbone_starts_at_the_iid_mixture_fit():
         fits[name] = per_pixel(model, model.t_min)  # width 0.01: 1e-4 of the unit variance
     assert abs(fits["mixture"] - exact) < 0.005
     assert fits["gaussian"] < exact - 0.05
+
+
+def test_draw_batch_turns_and_flips_only_when_asked():
+    """Without the options a batch is plain crops (and the same batch as before they existed: the
+    crops, levels and noise do not depend on them); rot180 turns about half the crops by 180
+    degrees and nothing else; flips adds single flips."""
+    data = jnp.arange(2 * 8 * 8, dtype=jnp.float32).reshape(2, 8, 8)  # every pixel tells its place
+    key = jax.random.key(3)
+    plain = TrainConfig(batch_size=400)
+    x0, t, z = draw_batch(data, key, 7, plain, 8)
+    assert all(any(jnp.array_equal(x, d) for d in data) for x in x0)
+    for option in ({"rot180": True}, {"flips": True}):
+        xa, ta, za = draw_batch(data, key, 7, TrainConfig(batch_size=400, **option), 8)
+        np.testing.assert_array_equal(ta, t)
+        np.testing.assert_array_equal(za, z)
+        same = np.array([jnp.array_equal(a, b) for a, b in zip(xa, x0)])
+        turned = np.array([jnp.array_equal(a, b[::-1, ::-1]) for a, b in zip(xa, x0)])
+        mirrored = np.array([jnp.array_equal(a, b[:, ::-1]) or jnp.array_equal(a, b[::-1]) for a, b in zip(xa, x0)])
+        if "rot180" in option:
+            assert np.all(same | turned) and not mirrored.any() and 0.4 < turned.mean() < 0.6
+        else:  # four equally likely outcomes
+            assert np.all(same | turned | mirrored) and 0.15 < turned.mean() < 0.35 and 0.4 < mirrored.mean() < 0.6
 
 
 def test_bad_inputs():

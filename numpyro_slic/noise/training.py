@@ -6,8 +6,10 @@
 - optimiser: optax AdamW (weight decay on conv/linear kernels only) with linear warmup and cosine
   decay, after global-norm gradient clipping; an exponential moving average (EMA) of the weights is
   kept, and the returned model uses EMA weights;
-- augmentation: random translations only (a random ``crop_size`` crop of a random patch); noise is
-  not isotropic (JWST stripes are vertical), so no flips or rotations;
+- augmentation: random translations (a random ``crop_size`` crop of a random patch), and only where
+  the noise has those symmetries (``TrainConfig.rot180`` / ``flips``: docs/noise_sources.md measures
+  which each real source allows; JWST short-wavelength stripes are vertical and slightly tilted, so
+  180-degree turns only) random half turns or flips; never 90-degree rotations;
 - determinism: step i's batch, crops, levels and noise come from ``fold_in(key, i)``, so a run
   resumed from a checkpoint continues exactly as an uninterrupted one;
 - checkpoints: one file (JSON header + ``eqx.tree_serialise_leaves`` of step, weights, optimiser
@@ -40,6 +42,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
+from ..data.augment import random_flips, random_rot180
 from ..data.io import atomic_write
 from .._extras import require
 from .base import NoiseModel
@@ -65,6 +68,10 @@ class TrainConfig:
         batch_size: examples per step (a multiple of the device count for data parallelism).
         crop_size: side of the random crops (translation augmentation); None = the patch size
             (no augmentation). Must be a multiple of the net's ``UNetConfig.multiple``.
+        rot180: turn each crop by 180 degrees with probability 1/2 (keeps every second-order
+            statistic of stationary noise; allowed for every source surveyed).
+        flips: flip each crop left-right and up-down, each with probability 1/2 (only for noise
+            whose correlations are mirror-symmetric: not JWST F115W/F150W).
         learning_rate: peak AdamW learning rate.
         warmup_steps: linear warmup length; None = min(500, steps // 10).
         weight_decay: AdamW decoupled weight decay (kernels only).
@@ -89,6 +96,8 @@ class TrainConfig:
 
     batch_size: int = 64
     crop_size: int | None = None
+    rot180: bool = False
+    flips: bool = False
     learning_rate: float = 3e-4
     warmup_steps: int | None = None
     weight_decay: float = 1e-4
@@ -341,6 +350,26 @@ def _batch_sharding(batch_size: int):
     return jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("data"))
 
 
+def draw_batch(
+    data: Float[Array, "n h w"], key: PRNGKeyArray, i, config: TrainConfig, crop: int
+) -> tuple[Float[Array, "b crop crop"], Float[Array, " b"], Float[Array, "b crop crop"]]:
+    """Step ``i``'s training batch: random crops of random patches (turned or flipped where the
+    config allows), their levels t and their Gaussian noise; a pure function of ``(key, i)``."""
+    b = config.batch_size
+    k_idx, k_row, k_col, k_t, k_z = jax.random.split(jax.random.fold_in(key, i), 5)
+    n, h, w = data.shape
+    idx = jax.random.randint(k_idx, (b,), 0, n)
+    rows = jax.random.randint(k_row, (b,), 0, h - crop + 1)
+    cols = jax.random.randint(k_col, (b,), 0, w - crop + 1)
+    x0 = jax.vmap(lambda j, r, c: jax.lax.dynamic_slice(data[j], (r, c), (crop, crop)))(idx, rows, cols)
+    # Keys of their own, derived so that runs without these options keep their exact batches.
+    if config.flips:
+        x0 = random_flips(jax.random.fold_in(k_z, 1), x0, left_right=True, up_down=True)
+    if config.rot180:
+        x0 = random_rot180(jax.random.fold_in(k_z, 2), x0)
+    return x0, sample_t(k_t, (b,), config.t_min), jax.random.normal(k_z, (b, crop, crop))
+
+
 def _make_step(static, optimiser, config: TrainConfig, crop: int, sharding):
     b = config.batch_size
 
@@ -352,14 +381,7 @@ def _make_step(static, optimiser, config: TrainConfig, crop: int, sharding):
 
     @eqx.filter_jit
     def step(params, opt_state, ema, data, key, i):
-        k_idx, k_row, k_col, k_t, k_z = jax.random.split(jax.random.fold_in(key, i), 5)
-        n, h, w = data.shape
-        idx = jax.random.randint(k_idx, (b,), 0, n)
-        rows = jax.random.randint(k_row, (b,), 0, h - crop + 1)
-        cols = jax.random.randint(k_col, (b,), 0, w - crop + 1)
-        x0 = jax.vmap(lambda j, r, c: jax.lax.dynamic_slice(data[j], (r, c), (crop, crop)))(idx, rows, cols)
-        t = sample_t(k_t, (b,), config.t_min)
-        z = jax.random.normal(k_z, (b, crop, crop))
+        x0, t, z = draw_batch(data, key, i, config, crop)
         if sharding is not None:
             x0, t, z = (jax.lax.with_sharding_constraint(a, sharding) for a in (x0, t, z))
         loss, grads = jax.value_and_grad(loss_fn)(params, x0, t, z)

@@ -20,7 +20,11 @@ import numpy as np
 __all__ = ["ValidateConfig", "run_validation", "resolve_patches", "format_table"]
 
 # Held-out sets of the shipped models (package data).
-SHIPPED_VAL = {"hst-acs-f814w": "hst-f814w-sky-val", "jwst-nircam-f150w": "jwst-f150w-sky-val"}
+SHIPPED_VAL = {
+    "hst-acs-f814w": "hst-f814w-sky-val",
+    "jwst-nircam-f150w": "jwst-f150w-sky-val",
+    "ground-ccd-saao": "ground-ccd-sky-val",
+}
 
 
 @dataclass
@@ -69,7 +73,8 @@ def resolve_patches(config: ValidateConfig, meta: dict) -> tuple[Any, str, Any, 
     Defaults: the shipped held-out set of a shipped model, else the ``--val-patches`` file named in
     the bundle's training command; training patches from the command's ``--patches`` when that file
     exists here (for the shipped HST / JWST models: ``scripts/make_shipped_data.py`` makes them in
-    outputs/patches), else None (the baseline is then the bundle's GaussianBackbone).
+    outputs/patches; the ground-ccd model's ship with the package), else None (the baseline is then
+    the bundle's GaussianBackbone, if it has one).
     """
     command = (meta.get("metadata") or {}).get("command", "") or ""
     val_spec = config.val_patches or SHIPPED_VAL.get(config.model) or _command_option(command, "--val-patches")

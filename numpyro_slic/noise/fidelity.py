@@ -104,8 +104,10 @@ def gaussian_baseline(train_patches: Float[ArrayLike, "n h w"] | None, shape: tu
         return (StationaryGaussianNoise.from_patches(tiles),
                 f"StationaryGaussianNoise.from_patches of {len(tiles)} {h} x {w} tiles of the "
                 f"{len(x)} training patches")
+    from .learned import GaussianBackbone
+
     backbone = getattr(_learned(model), "backbone", None) if model is not None else None
-    if backbone is None:
+    if not isinstance(backbone, GaussianBackbone):
         raise ValueError(
             "gaussian_baseline: no training patches and the model has no GaussianBackbone; pass the "
             "training patches (--train-patches)."

@@ -46,12 +46,17 @@ for model in $MODELS; do
             --units "robust-sigma units of the image (use model.with_scale(robust_sigma_of_your_sky))") ;;
     ground-ccd-saao)
       # Raw SAAO 1.0 m CCD frame: 546 32 x 32 patches at stride 16 (also shipped as
-      # ground-ccd-sky-train), white Gaussian core plus cosmic-ray / hot-pixel hits (|z| > 5 at
-      # ~340x the Gaussian rate). Units: robust sigma 7.382 ADU of the frame's training band.
-      # Not yet trained or validated: step count and schedule are a first guess (HST's, scaled to
-      # the smaller set); the hits are rare (9 distinct in training), so watch for memorisation.
+      # ground-ccd-sky-train, so PATCH_DIR may be numpyro_slic/data/shipped), white Gaussian core
+      # plus cosmic-ray / hot-pixel hits (|z| > 5 at ~340x the Gaussian rate). Units: robust sigma
+      # 7.382 ADU of the frame's training band. The non-Gaussian part is single pixels: the VE range
+      # starts at sigma_min 0.01 (t_min 0.001), well below the 0.1-sigma level the coverage problems
+      # use, so a 5-170 sigma hit stands out of the perturbation at every level the likelihood sees;
+      # random 24 x 24 crops of the overlapping patches see about 7 pixels beyond 5 sigma per batch of
+      # 64 (26 distinct hits in training, each in up to 4 patches: watch for memorisation; the
+      # validation loss keeps the best EMA weights). First trained 2026-11-28 on 2 shared CPU cores
+      # (nice 19, load 3-5): 2000 steps, see docs/noise_validation.md for time and fidelity.
       args=(--patches "$PATCH_DIR/ground_ccd_sky_train.npz" --val-patches "$VAL_DIR/ground_ccd_sky_val.npz"
-            --crop-size 24 --parameterisation score --steps 2000 --val-every 250 --checkpoint-every 500 --scale 1.0
+            --crop-size 24 --parameterisation score --steps 2000 --val-every 250 --checkpoint-every 250 --scale 1.0
             --units "robust-sigma units (7.382 ADU) of a raw SAAO 1.0 m STE3 CCD frame, overscan-subtracted and dequantised") ;;
     *) echo "unknown model $model" >&2; exit 2 ;;
   esac

@@ -2,7 +2,14 @@
 TARP, SBC and a pass/fail verdict."""
 
 from .metrics import SBCResult, TarpResult, as_draws, coverage_verdict, sbc, tarp
-from .problems import NOISE_SOURCES, CoverageProblem, binned_psf, lens_coverage_problem, noise_tiles
+from .problems import (
+    NOISE_SOURCES,
+    CoverageProblem,
+    binned_psf,
+    galaxy_coverage_problem,
+    lens_coverage_problem,
+    noise_tiles,
+)
 from .runner import InjectionResults, Injections, RunConfig, load_results, make_injections, run_injections
 
 __all__ = [
@@ -15,6 +22,7 @@ __all__ = [
     "NOISE_SOURCES",
     "CoverageProblem",
     "lens_coverage_problem",
+    "galaxy_coverage_problem",
     "binned_psf",
     "noise_tiles",
     "RunConfig",

@@ -277,9 +277,19 @@ def _metadata(problem: CoverageProblem, likelihood: str, config: RunConfig, seed
     }
 
 
-def _same_run(a: dict, b: dict) -> bool:
+def _comparable(meta: dict) -> dict:
+    """The settings a batch's results depend on. The problem's learned noise model (its
+    ``noise_model`` entry) enters the SLIC likelihood only: Gaussian runs made beside one SLIC model
+    stay valid beside another."""
     keys = ("problem", "problem_info", "likelihood", "t", "params", "seed", "sampling")
-    return all(json.loads(json.dumps(a[k])) == json.loads(json.dumps(b[k])) for k in keys)
+    out = json.loads(json.dumps({k: meta[k] for k in keys}))
+    if out["likelihood"] != "SLIC":
+        out["problem_info"].pop("noise_model", None)
+    return out
+
+
+def _same_run(a: dict, b: dict) -> bool:
+    return _comparable(a) == _comparable(b)
 
 
 def _read_batch(path: str) -> dict:

@@ -192,3 +192,19 @@ def test_cli_refuses_report_only_with_no_report():
 
     with pytest.raises(SystemExit, match="choose one"):
         main(["coverage", "--report-only", "--no-report", "--out", "unused"])
+
+
+def test_gaussian_runs_do_not_depend_on_the_problems_slic_model():
+    """A batch's settings include the problem's learned noise model only for the SLIC likelihood:
+    Gaussian runs made beside one SLIC model resume beside another; SLIC runs do not mix models."""
+    from numpyro_slic.coverage.runner import _same_run
+
+    def meta(likelihood, model):
+        return {"problem": "p", "problem_info": {"size": 32, "noise_model": model}, "likelihood": likelihood,
+                "t": 0.1, "params": ["a"], "seed": 0, "sampling": {"num_warmup": 4}}
+
+    assert _same_run(meta("stationary Gaussian", "old.zip"), meta("stationary Gaussian", "ground-ccd-saao"))
+    assert not _same_run(meta("SLIC", "old.zip"), meta("SLIC", "ground-ccd-saao"))
+    other = meta("stationary Gaussian", "old.zip")
+    other["problem_info"]["size"] = 64
+    assert not _same_run(meta("stationary Gaussian", "old.zip"), other)

@@ -98,6 +98,12 @@ def summarise(out_dir, hit_sigma, hit_where, out_path, argv):
                 "share_beyond_3sd": float((zz.max(1) > 3).mean()) if len(zz) else None,
                 "per_injection_max_abs_z": [float(v) for v in zz.max(1)] if group == "hit" else None,
             }
+        # Every injection, converged or not: the docs' per-injection table reads these.
+        entry["per_injection"] = {
+            str(int(i)): {"max_abs_z": float(zi.max()), "worst_parameter": res.params[int(zi.argmax())],
+                          "converged": bool(ok), "hit": bool(h)}
+            for i, zi, ok, h in zip(res.ids, z, res.converged, hit)
+        }
         result["likelihoods"][name] = entry
         print(name, {g: (v["n"], v["mean_abs_z"], v["share_beyond_3sd"]) for g, v in entry["groups"].items()})
     atomic_write_json(out_path, result)

@@ -132,10 +132,12 @@ def _add_train(sub) -> None:
     model.add_argument("--parameterisation", choices=("score", "energy"), default="score")
     model.add_argument("--backbone", action=argparse.BooleanOptionalAction, default=True,
                        help="add a backbone fitted to the training patches (the net learns the rest)")
-    model.add_argument("--backbone-kind", choices=("gaussian", "mixture"), default="gaussian",
+    model.add_argument("--backbone-kind", choices=("gaussian", "mixture", "correlated-mixture"), default="gaussian",
                        help="gaussian: stationary Gaussian (right correlations); mixture: i.i.d. Gaussian-mixture "
-                            "pixels (right marginal tails; nearly white noise with rare outliers, e.g. a raw CCD)")
-    model.add_argument("--backbone-components", type=int, default=3, help="components of a mixture backbone")
+                            "pixels (right marginal tails; nearly white noise with rare outliers); "
+                            "correlated-mixture: both (correlated noise with rare outliers, e.g. a raw CCD)")
+    model.add_argument("--backbone-components", type=int, default=3,
+                       help="components of a (correlated-)mixture backbone")
     model.add_argument("--rot180", action="store_true",
                        help="augment with random 180-degree turns (every surveyed source allows them; docs/noise_sources.md)")
     model.add_argument("--flips", action="store_true",

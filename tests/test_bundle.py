@@ -18,7 +18,7 @@ from numpyro_slic.noise.bundle import (
     shipped_models,
 )
 from numpyro_slic.noise.calibration import CalibratedNoise, ScoreCalibration
-from numpyro_slic.noise.learned import GaussianBackbone, LearnedNoise, MixtureBackbone
+from numpyro_slic.noise.learned import CorrelatedMixtureBackbone, GaussianBackbone, LearnedNoise, MixtureBackbone
 from numpyro_slic.noise.networks import UNet, UNetConfig
 from numpyro_slic.noise.sde import VPSDE
 
@@ -90,6 +90,23 @@ def test_mixture_backbone_round_trip_and_exact_energy(tmp_path):
         exact = -np.log((w * scipy.stats.norm(mu, s).pdf(np.asarray(u, np.float64)[..., None])).sum(-1)).sum()
         np.testing.assert_allclose(backbone.energy(u, sigma), exact, rtol=1e-5)
         np.testing.assert_allclose(backbone.score(u, sigma), -jax.grad(backbone.energy)(u, sigma), rtol=1e-4, atol=1e-4)
+
+
+def test_correlated_mixture_backbone_round_trip(tmp_path):
+    """A CorrelatedMixtureBackbone (core kernel + whitened-pixel mixture) saves and loads exactly."""
+    rng = np.random.default_rng(2)
+    patches = np.where(rng.random((8, 16, 16)) < 0.01, 6.0, 0.0) + rng.standard_normal((8, 16, 16))
+    backbone = CorrelatedMixtureBackbone.from_patches(patches, 2, radius=3)
+    model = eqx.tree_at(lambda m: m.backbone, _model("energy"), backbone)
+    save_noise_model(tmp_path / "m.zip", model)
+    loaded = load_noise_model(tmp_path / "m.zip")
+    assert isinstance(loaded.backbone, CorrelatedMixtureBackbone)
+    for a, b in zip(_arrays(model), _arrays(loaded), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert read_bundle_metadata(tmp_path / "m.zip")["model"]["backbone"] == {
+        "kind": "correlated-mixture", "components": 2, "kernel_shape": [7, 7], "floor": 1e-3}
+    u = jnp.asarray(patches[0], jnp.float32)
+    assert float(loaded.backbone.energy(u, 0.1)) == float(backbone.energy(u, 0.1))
 
 
 def test_energy_vp_and_calibration_round_trip(tmp_path):

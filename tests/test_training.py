@@ -14,8 +14,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from numpyro_slic.noise.analytic import GaussianMixtureNoise, StationaryGaussianNoise
-from numpyro_slic.noise.learned import GaussianBackbone, LearnedNoise, MixtureBackbone
+from numpyro_slic.noise.analytic import GaussianMixtureNoise, StationaryGaussianNoise, spectral_gaussian_log_prob
+from numpyro_slic.noise.learned import CorrelatedMixtureBackbone, GaussianBackbone, LearnedNoise, MixtureBackbone
 from numpyro_slic.noise.networks import UNet, UNetConfig
 from numpyro_slic.noise.sde import VESDE, dsm_loss
 from numpyro_slic.noise.training import CHECKPOINT_NAME, TrainConfig, draw_batch, train_noise_model, validation_loss
@@ -213,6 +213,49 @@ def test_mixture_backbone_starts_at_the_iid_mixture_fit():
     assert fits["gaussian"] < exact - 0.05
 
 
+def test_correlated_mixture_backbone_is_an_exact_density():
+    """With one component it is the stationary Gaussian of power c^2 A_k^2 + sigma^2 at every width
+    (the filter's log-determinant is right); with two it integrates to 1 (a 1 x 2 grid, summed on a
+    fine lattice) and its score is -grad of its energy."""
+    core = GaussianBackbone(jnp.asarray([[0.1, 0.3, 0.1], [0.3, 1.2, 0.3], [0.1, 0.3, 0.1]], jnp.float32))
+    one = MixtureBackbone(jnp.zeros(1), jnp.zeros(1), jnp.asarray([0.9]))
+    backbone = CorrelatedMixtureBackbone(core, one)
+    u = jax.random.normal(jax.random.key(0), (8, 8))
+    for sigma in (0.0, 0.3, 2.0):
+        power = 0.81 * core.power((8, 8)) / core.variance + sigma**2
+        np.testing.assert_allclose(backbone.energy(u, sigma), -spectral_gaussian_log_prob(u, power), rtol=1e-5)
+    two = CorrelatedMixtureBackbone(core, MixtureBackbone(jnp.log(jnp.asarray([0.8, 0.2])), jnp.asarray([0.0, 2.0]),
+                                                          jnp.asarray([1.0, 3.0])))
+    grid = jnp.linspace(-30.0, 30.0, 1201)
+    pairs = jnp.stack(jnp.meshgrid(grid, grid, indexing="ij"), -1).reshape(-1, 1, 2)
+    for sigma in (0.0, 0.5):
+        density = jnp.exp(-jax.vmap(lambda v: two.energy(v, sigma))(pairs))
+        np.testing.assert_allclose(float(density.sum()) * float(grid[1] - grid[0]) ** 2, 1.0, atol=2e-3)
+        np.testing.assert_allclose(two.score(u, sigma), -jax.grad(two.energy)(u, sigma), rtol=1e-4, atol=1e-4)
+
+
+def test_correlated_mixture_backbone_fits_correlations_and_tails():
+    """On correlated noise with rare one-sided hits (a raw CCD's row offsets and cosmic rays) the
+    fitted backbone beats both the stationary Gaussian backbone (no tails) and the i.i.d. mixture
+    backbone (no correlations) in held-out log-likelihood, by margins far above the run-to-run
+    scatter of 96 held-out 16 x 16 patches."""
+    rng = np.random.default_rng(4)
+
+    def draw(n):
+        rows = 0.6 * rng.standard_normal((n, 16, 1))  # one offset per row
+        hits = np.where(rng.random((n, 16, 16)) < 0.01, rng.exponential(8.0, (n, 16, 16)), 0.0)
+        return rows + rng.standard_normal((n, 16, 16)) + hits
+
+    train, val = draw(512), jnp.asarray(draw(96), jnp.float32)
+    nll = {}
+    for name, backbone in (("correlated", CorrelatedMixtureBackbone.from_patches(train, 3, radius=7)),
+                           ("mixture", MixtureBackbone.from_patches(train, 3)),
+                           ("gaussian", GaussianBackbone.from_patches(train, 7))):
+        nll[name] = np.asarray(jax.vmap(lambda u: backbone.energy(u, 0.01))(val)) / 256
+    assert np.mean(nll["correlated"] - nll["mixture"]) < -0.02  # measured -0.059 +- 0.004
+    assert np.mean(nll["correlated"] - nll["gaussian"]) < -0.1  # measured -0.28 +- 0.03
+
+
 def test_draw_batch_turns_and_flips_only_when_asked():
     """Without the options a batch is plain crops (and the same batch as before they existed: the
     crops, levels and noise do not depend on them); rot180 turns about half the crops by 180
@@ -247,4 +290,5 @@ def test_bad_inputs():
         TrainConfig(parameterisation="flow")
     with pytest.raises(ValueError, match="backbone_kind"):
         TrainConfig(backbone_kind="student-t")
+    assert TrainConfig(backbone_kind="correlated-mixture").backbone_kind == "correlated-mixture"
     assert TrainConfig.from_dict(TrainConfig().to_dict()) == TrainConfig()

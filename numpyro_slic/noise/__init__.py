@@ -23,6 +23,7 @@ _EXPORTS = {
     "save_noise_model": ".bundle",
     "shipped_models": ".bundle",
     "ode_log_prob": ".flow",
+    "CorrelatedMixtureBackbone": ".learned",
     "GaussianBackbone": ".learned",
     "MixtureBackbone": ".learned",
     "LearnedNoise": ".learned",
@@ -45,6 +46,7 @@ __all__ = [
     "VESDE",
     "VPSDE",
     "LearnedNoise",
+    "CorrelatedMixtureBackbone",
     "GaussianBackbone",
     "MixtureBackbone",
     "UNet",
@@ -78,7 +80,7 @@ if TYPE_CHECKING:
     from .calibration import CalibratedNoise, ScoreCalibration, SteinDiagnostics, fit_calibration, stein_diagnostics
     from .bundle import load_noise_model, read_bundle_metadata, save_noise_model, shipped_models
     from .flow import ode_log_prob
-    from .learned import GaussianBackbone, LearnedNoise, MixtureBackbone
+    from .learned import CorrelatedMixtureBackbone, GaussianBackbone, LearnedNoise, MixtureBackbone
     from .networks import UNet, UNetConfig
     from .sampling import sample_noise, sample_noise_unit
     from .sde import VESDE, VPSDE

@@ -31,7 +31,7 @@ import numpy as np
 
 from ..data.io import atomic_write
 from .base import NoiseModel
-from .learned import GaussianBackbone, LearnedNoise, MixtureBackbone
+from .learned import CorrelatedMixtureBackbone, GaussianBackbone, LearnedNoise, MixtureBackbone
 from .networks import UNet, UNetConfig
 from .sde import sde_from_dict
 
@@ -209,6 +209,9 @@ def _describe_backbone(backbone) -> dict | None:
         return None
     if isinstance(backbone, MixtureBackbone):
         return {"kind": "mixture", "components": int(backbone.sigmas.shape[0])}
+    if isinstance(backbone, CorrelatedMixtureBackbone):
+        return {"kind": "correlated-mixture", "components": int(backbone.mixture.sigmas.shape[0]),
+                "kernel_shape": list(backbone.core.kernel.shape), "floor": backbone.core.floor}
     return {"kind": "gaussian", "kernel_shape": list(backbone.kernel.shape), "floor": backbone.floor}
 
 
@@ -218,12 +221,20 @@ def _backbone_skeleton(desc: dict | None):
     if desc is None:
         return None
     kind = desc.get("kind", "gaussian")
-    if kind == "mixture":
+    if kind not in ("gaussian", "mixture", "correlated-mixture"):
+        raise ValueError(
+            f"unknown backbone kind {kind!r} (this numpyro-slic knows 'gaussian', 'mixture' and "
+            "'correlated-mixture'): upgrade numpyro-slic to load this bundle."
+        )
+    core = mixture = None
+    if kind != "mixture":
+        core = GaussianBackbone(jnp.ones(desc["kernel_shape"], jnp.float32), floor=float(desc["floor"]))
+    if kind != "gaussian":
         zeros = jnp.zeros(int(desc["components"]), jnp.float32)
-        return MixtureBackbone(zeros, zeros, zeros + 1.0)
-    if kind == "gaussian":
-        return GaussianBackbone(jnp.ones(desc["kernel_shape"], jnp.float32), floor=float(desc["floor"]))
-    raise ValueError(f"unknown backbone kind {kind!r} (this numpyro-slic knows 'gaussian' and 'mixture').")
+        mixture = MixtureBackbone(zeros, zeros, zeros + 1.0)
+    if kind == "correlated-mixture":
+        return CorrelatedMixtureBackbone(core, mixture)
+    return core if kind == "gaussian" else mixture
 
 
 def _skeleton(desc: dict) -> LearnedNoise:

@@ -14,8 +14,10 @@ s_b / E_b is the optional backbone, a density fitted to the training patches who
 every level is added so that F learns only the rest: ``GaussianBackbone``, a stationary Gaussian
 (right correlations, Gaussian tails), or ``MixtureBackbone``, i.i.d. pixels from a Gaussian mixture
 (right marginal tails, no correlations: for nearly white noise with rare outliers, such as a raw
-CCD's cosmic rays and hot pixels, which a net sees too rarely to learn); without one s_b = E_b = 0. A fresh net has F = 0 (zero-initialised output), i.e. it starts as the
-backbone.
+CCD's cosmic rays and hot pixels, which a net sees too rarely to learn), or
+``CorrelatedMixtureBackbone``, both at once (a stationary filter of i.i.d. mixture pixels: a raw
+CCD's row offsets and its hits); without one s_b = E_b = 0. A fresh net has F = 0
+(zero-initialised output), i.e. it starts as the backbone.
 
 VP schedules: c_in y = alpha(t) y is exactly the VP state x_t, and F / sigma_VE = alpha F / sigma_VP
 = alpha s_VP(alpha y, t), so a VP-trained net is the VE-form score s_VE(y, t) = alpha s_VP(alpha y, t)
@@ -44,7 +46,14 @@ from .base import NoiseModel
 from .networks import UNet
 from .sde import VESDE, VPSDE
 
-__all__ = ["Backbone", "GaussianBackbone", "LearnedNoise", "MixtureBackbone", "Parameterisation"]
+__all__ = [
+    "Backbone",
+    "CorrelatedMixtureBackbone",
+    "GaussianBackbone",
+    "LearnedNoise",
+    "MixtureBackbone",
+    "Parameterisation",
+]
 
 Parameterisation = Literal["score", "energy"]
 
@@ -93,6 +102,12 @@ class GaussianBackbone(eqx.Module):
         taper = np.where(lag <= radius, 0.5 * (1 + np.cos(np.pi * lag / (radius + 1))), 0.0)
         return cls(jnp.asarray(kernel * taper, dtype=jnp.float32))
 
+    @property
+    def variance(self) -> Float[Array, ""]:
+        """The per-pixel variance, kernel[R, R] (trained units squared)."""
+        r = self.kernel.shape[0] // 2
+        return self.kernel[r, r]
+
     def power(self, shape: tuple[int, int]) -> Float[Array, "H W"]:
         """P_k on an ``(H, W)`` grid in ``numpy.fft`` order (trained units squared)."""
         r = self.kernel.shape[0] // 2
@@ -101,7 +116,7 @@ class GaussianBackbone(eqx.Module):
         cols = (lags % shape[1])[None, :]
         grid = jnp.zeros(shape, self.kernel.dtype).at[rows, cols].add(self.kernel)
         p = jnp.fft.fft2(grid).real
-        return jnp.maximum(p, self.floor * self.kernel[r, r])
+        return jnp.maximum(p, self.floor * self.variance)
 
     def score(self, u: Float[Array, "H W"], sigma: Float[ArrayLike, ""]) -> Float[Array, "H W"]:
         return spectral_gaussian_score(u, self.power(u.shape) + sigma**2)
@@ -157,7 +172,76 @@ class MixtureBackbone(eqx.Module):
         return -jnp.sum(jax.nn.logsumexp(logpdf, axis=-1))
 
 
-Backbone = GaussianBackbone | MixtureBackbone
+class CorrelatedMixtureBackbone(eqx.Module):
+    """A stationary Gaussian core's correlations and a pixel mixture's tails in one exact density.
+
+    The noise is modelled as a linear stationary filter L of i.i.d. mixture pixels, u = L y: with
+    P_k the core's power (``core``) and c^2 the mixture's core variance (its heaviest component),
+    L has transfer function A_k = sqrt(P_k / kernel[R, R]), and
+
+        -E(u) = log Q(u) = sum_i log m(y_i) - 1/2 sum_k log A_k^2,   y = F^-1[F(u) / A_k],
+
+    a normalised density for any mixture m (change of variables). So the core has exactly the
+    stationary Gaussian's covariance and single-pixel hits keep the mixture's marginal tails. At
+    width sigma the Gaussian core must widen to P_k + sigma^2: A_k^2 becomes
+    (c^2 A_k^2 + sigma^2) / (c^2 + sigma^2) and every mixture component widens by sigma^2. That is
+    exact at sigma = 0 and for a one-component mixture (then this is ``GaussianBackbone``) at every
+    width, and approximate in between for the outlier components (the net learns the rest). For
+    noise such as a raw CCD frame's: correlated low-k structure (row offsets) plus cosmic-ray and
+    hot-pixel hits, which neither ``GaussianBackbone`` nor ``MixtureBackbone`` has alone.
+
+    Attributes:
+        core: the core's autocovariance (fitted with hits clipped), any grid.
+        mixture: the pixel mixture of the whitened training patches y.
+    """
+
+    core: GaussianBackbone
+    mixture: MixtureBackbone
+
+    @classmethod
+    def from_patches(
+        cls, patches: Float[ArrayLike, "n H W"], components: int = 3, radius: int = 16, clip: float = 5.0
+    ) -> "CorrelatedMixtureBackbone":
+        """Fits the core and the mixture to noise patches (trained units).
+
+        1. An i.i.d. mixture of the raw pixels gives the core's centre and sd; pixels beyond
+           ``clip`` core sds are set to the centre, so that hits do not add white power to P_k.
+        2. ``GaussianBackbone.from_patches`` of the clipped patches (lags <= ``radius``).
+        3. The patches are whitened by that core on their own grid and the ``components``-component
+           mixture is fitted by EM to the whitened pixels.
+        """
+        x = np.asarray(patches, dtype=np.float64)
+        if x.ndim != 3:
+            raise ValueError(f"CorrelatedMixtureBackbone.from_patches takes (N, H, W) patches, got {x.shape}.")
+        weights, means, sigmas = fit_pixel_mixture(x, components)
+        centre, sd = means[np.argmax(weights)], sigmas[np.argmax(weights)]
+        clipped = np.where(np.abs(x - centre) > clip * sd, centre, x)
+        core = GaussianBackbone.from_patches(clipped, radius)
+        transfer = np.sqrt(np.asarray(core.power(x.shape[1:]), np.float64) / float(core.variance))
+        whitened = np.fft.ifft2(np.fft.fft2(x) / transfer).real
+        return cls(core, MixtureBackbone.from_patches(whitened, components))
+
+    def _transfer(self, shape: tuple[int, int], sigma) -> Float[Array, "H W"]:
+        """A_k at width sigma on an ``(H, W)`` grid (see the class docstring)."""
+        c2 = self.mixture.sigmas[jnp.argmax(self.mixture.log_weights)] ** 2
+        a2 = self.core.power(shape) / self.core.variance
+        return jnp.sqrt((c2 * a2 + sigma**2) / (c2 + sigma**2))
+
+    def score(self, u: Float[Array, "H W"], sigma: Float[ArrayLike, ""]) -> Float[Array, "H W"]:
+        # log Q = sum log m(W u) + const with W = L^-1 symmetric, so grad_u = W psi(W u).
+        a = self._transfer(u.shape, sigma)
+        y = jnp.fft.ifft2(jnp.fft.fft2(u) / a).real
+        return jnp.fft.ifft2(jnp.fft.fft2(self.mixture.score(y, sigma)) / a).real
+
+    def energy(self, u: Float[Array, "H W"], sigma: Float[ArrayLike, ""]) -> Float[Array, ""]:
+        """-log density (with its normalising constant) of the backbone at width ``sigma``."""
+        a = self._transfer(u.shape, sigma)
+        y = jnp.fft.ifft2(jnp.fft.fft2(u) / a).real
+        return self.mixture.energy(y, sigma) + jnp.sum(jnp.log(a))
+
+
+Backbone = GaussianBackbone | MixtureBackbone | CorrelatedMixtureBackbone
+_BACKBONES = (GaussianBackbone, MixtureBackbone, CorrelatedMixtureBackbone)
 
 
 class LearnedNoise(NoiseModel):
@@ -168,7 +252,7 @@ class LearnedNoise(NoiseModel):
         sde: the schedule it was trained with (``VESDE`` or ``VPSDE``); ``unit_sigma`` is its
             VE-form width.
         parameterisation: ``"score"`` or ``"energy"``.
-        backbone: ``GaussianBackbone``, ``MixtureBackbone`` or None.
+        backbone: ``GaussianBackbone``, ``MixtureBackbone``, ``CorrelatedMixtureBackbone`` or None.
         reference_patch: a held-out real noise patch (trained units) where ScoreLikelihood's line
             integral starts, or None (then ``reference`` is zero).
         scale: physical units per trained unit.
@@ -209,9 +293,10 @@ class LearnedNoise(NoiseModel):
             raise TypeError(f"LearnedNoise takes a VESDE or VPSDE, got {type(sde).__name__}.")
         if parameterisation not in ("score", "energy"):
             raise ValueError(f"parameterisation must be 'score' or 'energy', got {parameterisation!r}.")
-        if backbone is not None and not isinstance(backbone, (GaussianBackbone, MixtureBackbone)):
+        if backbone is not None and not isinstance(backbone, _BACKBONES):
             raise TypeError(
-                f"backbone must be a GaussianBackbone, a MixtureBackbone or None, got {type(backbone).__name__}."
+                "backbone must be a GaussianBackbone, MixtureBackbone, CorrelatedMixtureBackbone or None, "
+                f"got {type(backbone).__name__}."
             )
         if not 0 < t_min < t_max <= 1:
             raise ValueError(f"LearnedNoise needs 0 < t_min < t_max <= 1, got {t_min}, {t_max}.")

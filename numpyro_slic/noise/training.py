@@ -46,7 +46,7 @@ from ..data.augment import random_flips, random_rot180
 from ..data.io import atomic_write
 from .._extras import require
 from .base import NoiseModel
-from .learned import GaussianBackbone, LearnedNoise, MixtureBackbone, Parameterisation
+from .learned import CorrelatedMixtureBackbone, GaussianBackbone, LearnedNoise, MixtureBackbone, Parameterisation
 from .networks import UNet, UNetConfig
 from .sde import VESDE, VPSDE, dsm_loss, sample_t
 
@@ -58,6 +58,7 @@ CHECKPOINT_NAME = "checkpoint.eqx"
 _MAGIC = b"NSLICKPT"
 # Validation uses this seed whatever the training key, so validation losses of runs compare.
 _VAL_SEED = 0
+BACKBONE_KINDS = ("gaussian", "mixture", "correlated-mixture")
 
 
 @dataclass(frozen=True)
@@ -81,10 +82,11 @@ class TrainConfig:
         parameterisation: "score" or "energy".
         backbone: add a backbone fitted to the training patches (the net learns the rest).
         backbone_kind: "gaussian" (``GaussianBackbone``: the stationary Gaussian, right
-            correlations) or "mixture" (``MixtureBackbone``: i.i.d. Gaussian-mixture pixels, right
-            marginal tails; for nearly white noise with rare outliers).
-        backbone_radius: largest autocovariance lag of a Gaussian backbone, pixels.
-        backbone_components: components of a mixture backbone.
+            correlations), "mixture" (``MixtureBackbone``: i.i.d. Gaussian-mixture pixels, right
+            marginal tails; for nearly white noise with rare outliers) or "correlated-mixture"
+            (``CorrelatedMixtureBackbone``: both; for correlated noise with rare outliers).
+        backbone_radius: largest autocovariance lag of a Gaussian or correlated-mixture backbone, pixels.
+        backbone_components: components of a mixture or correlated-mixture backbone.
         val_sigmas: the VE-form widths (trained units) at which the validation loss is computed.
         val_max_patches: validation patches used (the first ones).
         val_every: steps between validations (and at the last step), when there are
@@ -106,7 +108,7 @@ class TrainConfig:
     t_min: float = 1e-3
     parameterisation: Parameterisation = "score"
     backbone: bool = False
-    backbone_kind: Literal["gaussian", "mixture"] = "gaussian"
+    backbone_kind: Literal["gaussian", "mixture", "correlated-mixture"] = "gaussian"
     backbone_radius: int = 16
     backbone_components: int = 3
     val_sigmas: tuple[float, ...] = (0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
@@ -125,9 +127,9 @@ class TrainConfig:
             raise ValueError(
                 f"TrainConfig: parameterisation must be 'score' or 'energy', got {self.parameterisation!r}."
             )
-        if self.backbone_kind not in ("gaussian", "mixture"):
+        if self.backbone_kind not in BACKBONE_KINDS:
             raise ValueError(
-                f"TrainConfig: backbone_kind must be 'gaussian' or 'mixture', got {self.backbone_kind!r}."
+                f"TrainConfig: backbone_kind must be one of {BACKBONE_KINDS}, got {self.backbone_kind!r}."
             )
         if self.backbone_components < 1:
             raise ValueError(f"TrainConfig: backbone_components must be >= 1, got {self.backbone_components}.")
@@ -204,8 +206,10 @@ def train_noise_model(
     backbone = None
     if config.backbone and config.backbone_kind == "gaussian":
         backbone = GaussianBackbone.from_patches(data, config.backbone_radius)
-    elif config.backbone:
+    elif config.backbone and config.backbone_kind == "mixture":
         backbone = MixtureBackbone.from_patches(data, config.backbone_components)
+    elif config.backbone:
+        backbone = CorrelatedMixtureBackbone.from_patches(data, config.backbone_components, config.backbone_radius)
     reference = (val if val is not None else data)[0]
     model = LearnedNoise(
         UNet(net, key=k_init),

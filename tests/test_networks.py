@@ -124,7 +124,9 @@ def test_convolution_paths_agree(config, monkeypatch):
     results = {}
     for backend in ("cpu", "gpu"):
         monkeypatch.setattr(jax, "default_backend", lambda b=backend: b)
-        results[backend] = evaluate()
+        # Compiled (op-by-op dispatch of the second-order gradient took 80 s on 2 cores); a new
+        # lambda per backend so that each is traced afresh.
+        results[backend] = jax.jit(lambda: evaluate())()
     for a, b in zip(*results.values()):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-5 * float(jnp.max(jnp.abs(b))))
 

@@ -208,3 +208,37 @@ def test_gaussian_runs_do_not_depend_on_the_problems_slic_model():
     other = meta("stationary Gaussian", "old.zip")
     other["problem_info"]["size"] = 64
     assert not _same_run(meta("stationary Gaussian", "old.zip"), other)
+
+
+def test_slic_runs_are_identified_by_the_weights_checksum():
+    """A shipped name whose weights changed between releases is another model (the resume refuses
+    to mix them); a name and a path to the same weights are one model; batches from before the
+    checksum was recorded do not mix with batches that have one."""
+    from numpyro_slic.coverage.runner import _same_run
+
+    def meta(model, sha):
+        info = {"size": 32, "noise_model": model, "noise_model_sha256": sha}
+        if sha is None:
+            del info["noise_model_sha256"]
+        return {"problem": "p", "problem_info": info, "likelihood": "SLIC", "t": 0.1, "params": ["a"], "seed": 0,
+                "sampling": {"num_warmup": 4}}
+
+    assert not _same_run(meta("ground-ccd-saao", "aa"), meta("ground-ccd-saao", "bb"))
+    assert _same_run(meta("ground-ccd-saao", "aa"), meta("outputs/ground-ccd-saao.zip", "aa"))
+    assert not _same_run(meta("ground-ccd-saao", None), meta("ground-ccd-saao", "aa"))
+    assert _same_run(meta("ground-ccd-saao", None), meta("ground-ccd-saao", None))
+    gaussian = [meta("ground-ccd-saao", sha) for sha in ("aa", "bb")]
+    for m in gaussian:
+        m["likelihood"] = "stationary Gaussian"
+    assert _same_run(*gaussian)
+
+
+def test_problem_records_the_slic_models_weights_checksum():
+    """The galaxy problem built with the shipped CCD model records that bundle's weights sha256."""
+    from numpyro_slic.coverage import galaxy_coverage_problem
+    from numpyro_slic.noise.bundle import read_bundle_metadata
+
+    problem = galaxy_coverage_problem(16, "ground-ccd", likelihoods=("slic",))
+    assert problem.info["noise_model"] == "ground-ccd-saao"
+    assert problem.info["noise_model_sha256"] == read_bundle_metadata("ground-ccd-saao")["weights"]["sha256"]
+    assert galaxy_coverage_problem(16, "ground-ccd", likelihoods=("white",)).info["noise_model_sha256"] is None

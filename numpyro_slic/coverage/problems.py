@@ -14,7 +14,7 @@ saw any of it (it was trained on the training split).
 
 ``galaxy_coverage_problem`` is a PSF-convolved elliptical Sersic galaxy (6 parameters) on the same
 kind of tiles, for noise sources whose pixels do not suit the lens: the raw ground-based CCD frame
-(``ground-ccd``: a white Gaussian core plus cosmic-ray and hot-pixel hits), or any other source.
+(``ground-ccd``: a Gaussian core with row offsets plus cosmic-ray and hot-pixel hits), or any other source.
 """
 
 from __future__ import annotations
@@ -178,14 +178,18 @@ def _coverage_problem(name: str, model, simulator, priors: dict, likelihoods: tu
     tiles is every likelihood's NUTS metric.
     """
     from ..likelihood import level_for_sigma
-    from ..noise.bundle import load_noise_model
+    from ..noise.bundle import load_noise_model, read_bundle_metadata
     from ..problems.lens import likelihood_noise
 
     noises = {}
+    weights_sha256 = None
     for kind in likelihoods:
         if kind == "slic":
             learned = noise_model
             if isinstance(learned, (str, os.PathLike)):
+                # A shipped name can hold other weights in another release: the runner's resume
+                # check compares the weights' checksum, not the name.
+                weights_sha256 = read_bundle_metadata(learned)["weights"]["sha256"]
                 learned = load_noise_model(learned).with_scale(1.0)
             noises[_LIKELIHOOD_KINDS[kind]] = likelihood_noise("slic", learned=learned)
         else:
@@ -206,6 +210,7 @@ def _coverage_problem(name: str, model, simulator, priors: dict, likelihoods: tu
             **info,
             "noise_model": noise_model if isinstance(noise_model, str) else
             os.fspath(noise_model) if isinstance(noise_model, os.PathLike) else type(noise_model).__name__,
+            "noise_model_sha256": weights_sha256,
             "tiles_fit": int(len(fit)),
             "tiles_injection": int(len(inject)),
             "level_sigma": float(level_sigma),

@@ -278,13 +278,19 @@ def _metadata(problem: CoverageProblem, likelihood: str, config: RunConfig, seed
 
 
 def _comparable(meta: dict) -> dict:
-    """The settings a batch's results depend on. The problem's learned noise model (its
-    ``noise_model`` entry) enters the SLIC likelihood only: Gaussian runs made beside one SLIC model
-    stay valid beside another."""
+    """The settings a batch's results depend on. The problem's learned noise model enters the SLIC
+    likelihood only: Gaussian runs made beside one SLIC model stay valid beside another. A SLIC
+    model loaded from a bundle is identified by its weights' sha256 (``noise_model_sha256``), so a
+    shipped name whose weights changed is a different model, and a name and a path to the same
+    weights are the same one; batches written before the checksum was recorded compare by name."""
     keys = ("problem", "problem_info", "likelihood", "t", "params", "seed", "sampling")
     out = json.loads(json.dumps({k: meta[k] for k in keys}))
+    info = out["problem_info"]
     if out["likelihood"] != "SLIC":
-        out["problem_info"].pop("noise_model", None)
+        info.pop("noise_model", None)
+        info.pop("noise_model_sha256", None)
+    elif info.get("noise_model_sha256"):
+        info.pop("noise_model", None)
     return out
 
 

@@ -46,18 +46,19 @@ for model in $MODELS; do
             --units "robust-sigma units of the image (use model.with_scale(robust_sigma_of_your_sky))") ;;
     ground-ccd-saao)
       # Raw SAAO 1.0 m CCD frame: 546 32 x 32 patches at stride 16 (also shipped as
-      # ground-ccd-sky-train, so PATCH_DIR may be numpyro_slic/data/shipped), a Gaussian core with
-      # row-to-row offsets (low-k power up to 8x the white level) plus cosmic-ray / hot-pixel hits
-      # (|z| > 5 at ~440x the Gaussian rate). Units: robust sigma 7.382 ADU of the frame's training
-      # band. The hits are too rare in training (26 distinct) for a net to learn their rate, and a
-      # 600-step net did not learn the row offsets either, so the backbone holds both: a stationary
-      # filter (the core's correlations, fitted with hits clipped) of i.i.d. 4-component
-      # Gaussian-mixture pixels (CorrelatedMixtureBackbone: an exact density) and the energy net
-      # learns the rest; 180-degree turns and flips (docs/noise_sources.md: this frame allows them,
-      # its row offsets forbid 90-degree rotations). Shipped model: 600 steps on 2 shared CPU cores,
-      # 1199 s (2026-11-29; numpyro_slic/models/PROVENANCE.md). The model before it (i.i.d. mixture
-      # backbone, same recipe) put galaxy fluxes 5-22 sd low (docs/coverage.md); a first one (score,
-      # Gaussian backbone, 2000 steps) was worse on every fidelity number (docs/noise_validation.md).
+      # ground-ccd-sky-train, so PATCH_DIR may be numpyro_slic/data/shipped), a Gaussian core whose
+      # background varies across the frame (the 32 x 32 tiles' k = 0 mode: 8.4x the white power)
+      # plus cosmic-ray / hot-pixel hits (|z| > 5 at ~440x the Gaussian rate). Units: robust sigma
+      # 7.382 ADU of the frame's training band. The hits are too rare in training (26 distinct) for
+      # a net to learn their rate, and a 600-step net did not learn the low-k power either, so the
+      # backbone holds both: a stationary filter (the core's correlations, fitted with hits clipped)
+      # of i.i.d. 4-component Gaussian-mixture pixels (CorrelatedMixtureBackbone: an exact density)
+      # and the energy net learns the rest; 180-degree turns and flips (docs/noise_sources.md: this
+      # frame allows them, its row offsets forbid 90-degree rotations). Shipped model: 600 steps on
+      # 2 shared CPU cores, 1199 s (2026-11-29; numpyro_slic/models/PROVENANCE.md). The model before
+      # it (i.i.d. mixture backbone, same recipe) put galaxy fluxes 5-22 sd low (docs/coverage.md); a
+      # first one (score, Gaussian backbone, 2000 steps) was worse on every fidelity number
+      # (docs/noise_validation.md).
       args=(--patches "$PATCH_DIR/ground_ccd_sky_train.npz" --val-patches "$VAL_DIR/ground_ccd_sky_val.npz"
             --crop-size 24 --parameterisation energy --backbone-kind correlated-mixture --backbone-components 4
             --rot180 --flips --steps 600 --val-every 100 --checkpoint-every 100 --scale 1.0

@@ -225,6 +225,19 @@ def mixture_component_logpdf(
     return log_weights - 0.5 * (d**2 / var + _LOG_2PI + jnp.log(var))
 
 
+def _binned(v: np.ndarray, centre: float, core: float, width: float, reach: float) -> tuple[np.ndarray, np.ndarray]:
+    """Values within ``reach`` core sds of the centre pooled into bins ``width`` core sds wide (each
+    bin represented by its values' mean, weighted by its count); the rest kept one by one."""
+    inside = np.abs(v - centre) <= reach * core
+    edges = centre + core * np.arange(-reach, reach + width, width)
+    which = np.clip(np.searchsorted(edges, v[inside]) - 1, 0, len(edges) - 2)
+    counts = np.bincount(which, minlength=len(edges) - 1).astype(np.float64)
+    sums = np.bincount(which, weights=v[inside], minlength=len(edges) - 1)
+    keep = counts > 0
+    values = np.concatenate([sums[keep] / counts[keep], v[~inside]])
+    return values, np.concatenate([counts[keep], np.ones(int(np.sum(~inside)))])
+
+
 def fit_pixel_mixture(
     x: Float[ArrayLike, "..."],
     components: int = 3,
@@ -232,6 +245,7 @@ def fit_pixel_mixture(
     iterations: int = 500,
     tol: float = 1e-9,
     min_sigma: float = 1e-3,
+    bin_width: float | None = 0.005,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Maximum-likelihood weights, means and sds of a 1-d Gaussian mixture for all values of ``x``.
 
@@ -240,12 +254,20 @@ def fit_pixel_mixture(
     27, ... x the core's, centred on the mean of the values beyond 3 robust sds (0 if none), which
     is where rare outliers such as cosmic-ray hits and hot pixels sit.
 
+    EM converges slowly where components overlap (hundreds of iterations), so values within 8 core
+    sds are pooled into bins ``bin_width`` core sds wide (a bin enters with its values' mean and
+    its count; rarer values, the outliers, enter one by one): the E and M steps then cost thousands
+    of weighted points instead of every pixel (a 546 x 32 x 32 set: under a second instead of
+    100 s), and the bins' spread adds at most ``bin_width``^2 / 12 of the core variance
+    (3e-6 of it at the default). ``bin_width=None`` runs EM on every value.
+
     Args:
         x: any array of noise values (e.g. ``(N, H, W)`` patches), trained units; NaNs are refused.
         components: J >= 1.
         iterations: most EM iterations.
         tol: stop when the mean log-likelihood per value improves by less than this.
         min_sigma: floor on every component's sd (a component cannot collapse onto one value).
+        bin_width: bin width in core sds, or None for no binning.
 
     Returns:
         ``(weights, means, sigmas)``, each ``(J,)``; the weights sum to 1.
@@ -264,18 +286,20 @@ def fit_pixel_mixture(
     weights = np.array([1.0 - 0.01 * (components - 1)] + [0.01] * (components - 1))
     means = np.array([centre] + [far.mean() if far.size else centre] * (components - 1))
     sigmas = core * 3.0 ** np.arange(components)
+    values, counts = (v, np.ones_like(v)) if bin_width is None else _binned(v, centre, core, bin_width, 8.0)
+    total = counts.sum()
     previous = -np.inf
     for _ in range(int(iterations)):
         var = sigmas**2
-        logpdf = np.log(weights) - 0.5 * ((v[:, None] - means) ** 2 / var + _LOG_2PI + np.log(var))
+        logpdf = np.log(weights) - 0.5 * ((values[:, None] - means) ** 2 / var + _LOG_2PI + np.log(var))
         top = logpdf.max(axis=1, keepdims=True)
         log_norm = top[:, 0] + np.log(np.exp(logpdf - top).sum(axis=1))
-        resp = np.exp(logpdf - log_norm[:, None])
-        mean_loglik = log_norm.mean()
+        resp = counts[:, None] * np.exp(logpdf - log_norm[:, None])
+        mean_loglik = np.dot(counts, log_norm) / total
         n_j = np.maximum(resp.sum(axis=0), 1e-12)
-        weights = n_j / v.size
-        means = (resp * v[:, None]).sum(axis=0) / n_j
-        sigmas = np.maximum(np.sqrt((resp * (v[:, None] - means) ** 2).sum(axis=0) / n_j), min_sigma)
+        weights = n_j / total
+        means = (resp * values[:, None]).sum(axis=0) / n_j
+        sigmas = np.maximum(np.sqrt((resp * (values[:, None] - means) ** 2).sum(axis=0) / n_j), min_sigma)
         if mean_loglik - previous < tol:
             break
         previous = mean_loglik

@@ -1,7 +1,7 @@
 """One galaxy injection in real ground-based CCD noise, under every likelihood, with several chain seeds.
 
 The posterior-level check of a noise model on strongly non-Gaussian noise (cosmic rays and hot
-pixels on a white Gaussian core): ``galaxy_coverage_problem`` (numpyro_slic.coverage) on the held-out
+pixels on a Gaussian core): ``galaxy_coverage_problem`` (numpyro_slic.coverage) on the held-out
 ground-ccd tiles, NUTS exactly as the coverage runner runs it (its batched kernel: Laplace dense
 metric at the truth, adapted in warmup, chains started from the Laplace approximation), for the
 white and stationary Gaussians (robust fit: fit tiles with a pixel beyond ``--fit-max-abs`` are

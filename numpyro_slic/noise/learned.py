@@ -16,7 +16,7 @@ every level is added so that F learns only the rest: ``GaussianBackbone``, a sta
 (right marginal tails, no correlations: for nearly white noise with rare outliers, such as a raw
 CCD's cosmic rays and hot pixels, which a net sees too rarely to learn), or
 ``CorrelatedMixtureBackbone``, both at once (a stationary filter of i.i.d. mixture pixels: a raw
-CCD's row offsets and its hits); without one s_b = E_b = 0. A fresh net has F = 0
+CCD's background variations and its hits); without one s_b = E_b = 0. A fresh net has F = 0
 (zero-initialised output), i.e. it starts as the backbone.
 
 VP schedules: c_in y = alpha(t) y is exactly the VP state x_t, and F / sigma_VE = alpha F / sigma_VP
@@ -181,14 +181,15 @@ class CorrelatedMixtureBackbone(eqx.Module):
 
         -E(u) = log Q(u) = sum_i log m(y_i) - 1/2 sum_k log A_k^2,   y = F^-1[F(u) / A_k],
 
-    a normalised density for any mixture m (change of variables). So the core has exactly the
-    stationary Gaussian's covariance and single-pixel hits keep the mixture's marginal tails. At
-    width sigma the Gaussian core must widen to P_k + sigma^2: A_k^2 becomes
-    (c^2 A_k^2 + sigma^2) / (c^2 + sigma^2) and every mixture component widens by sigma^2. That is
-    exact at sigma = 0 and for a one-component mixture (then this is ``GaussianBackbone``) at every
-    width, and approximate in between for the outlier components (the net learns the rest). For
-    noise such as a raw CCD frame's: correlated low-k structure (row offsets) plus cosmic-ray and
-    hot-pixel hits, which neither ``GaussianBackbone`` nor ``MixtureBackbone`` has alone.
+    a normalised density for any mixture m (change of variables). So the core has the stationary
+    Gaussian's correlations (covariance c^2 A_k^2 per mode) and single-pixel hits keep the
+    mixture's marginal tails. At width sigma the Gaussian core must widen to c^2 A_k^2 + sigma^2:
+    A_k^2 becomes (c^2 A_k^2 + sigma^2) / (c^2 + sigma^2) and every mixture component widens by
+    sigma^2. That is exact at sigma = 0 and for a one-component mixture (then this is a stationary
+    Gaussian) at every width, and approximate in between for the outlier components (the net learns
+    the rest). For noise such as a raw CCD frame's: low-k power (the sky background varying across
+    the frame) plus cosmic-ray and hot-pixel hits, which neither ``GaussianBackbone`` nor
+    ``MixtureBackbone`` has alone.
 
     Attributes:
         core: the core's autocovariance (fitted with hits clipped), any grid.

@@ -70,19 +70,31 @@ def test_round_trip_is_exact(saved):
     assert os.stat(path).st_mode & 0o044  # readable by others like any new file (not mkstemp's 0600)
 
 
-def test_mixture_backbone_round_trip_and_exact_energy(tmp_path):
-    """A model with a MixtureBackbone saves and loads exactly, and its backbone energy is the
-    mixture's exact -log density at every width (score = -grad energy)."""
-    rng = np.random.default_rng(1)
-    patches = np.where(rng.random((8, 16, 16)) < 0.01, 6.0, 0.0) + rng.standard_normal((8, 16, 16))
-    backbone = MixtureBackbone.from_patches(patches, 2)
+def _patches_with_hits(seed):
+    """(8, 16, 16) white noise with 1% of pixels raised by 6 sd (rare one-sided hits)."""
+    rng = np.random.default_rng(seed)
+    return np.where(rng.random((8, 16, 16)) < 0.01, 6.0, 0.0) + rng.standard_normal((8, 16, 16))
+
+
+def _assert_backbone_round_trip(tmp_path, backbone, description):
+    """An energy model with ``backbone`` saves and loads exactly, its bundle describing the backbone
+    as ``description``; returns the loaded model."""
     model = eqx.tree_at(lambda m: m.backbone, _model("energy"), backbone)
     save_noise_model(tmp_path / "m.zip", model)
     loaded = load_noise_model(tmp_path / "m.zip")
-    assert isinstance(loaded.backbone, MixtureBackbone)
+    assert type(loaded.backbone) is type(backbone)
     for a, b in zip(_arrays(model), _arrays(loaded), strict=True):
         np.testing.assert_array_equal(a, b)
-    assert read_bundle_metadata(tmp_path / "m.zip")["model"]["backbone"] == {"kind": "mixture", "components": 2}
+    assert read_bundle_metadata(tmp_path / "m.zip")["model"]["backbone"] == description
+    return loaded
+
+
+def test_mixture_backbone_round_trip_and_exact_energy(tmp_path):
+    """A model with a MixtureBackbone saves and loads exactly, and its backbone energy is the
+    mixture's exact -log density at every width (score = -grad energy)."""
+    patches = _patches_with_hits(1)
+    backbone = MixtureBackbone.from_patches(patches, 2)
+    _assert_backbone_round_trip(tmp_path, backbone, {"kind": "mixture", "components": 2})
     u = jnp.asarray(patches[0], jnp.float32)
     w, mu, sd = (np.asarray(v, np.float64) for v in (jnp.exp(backbone.log_weights), backbone.means, backbone.sigmas))
     for sigma in (0.05, 1.0):
@@ -94,17 +106,10 @@ def test_mixture_backbone_round_trip_and_exact_energy(tmp_path):
 
 def test_correlated_mixture_backbone_round_trip(tmp_path):
     """A CorrelatedMixtureBackbone (core kernel + whitened-pixel mixture) saves and loads exactly."""
-    rng = np.random.default_rng(2)
-    patches = np.where(rng.random((8, 16, 16)) < 0.01, 6.0, 0.0) + rng.standard_normal((8, 16, 16))
+    patches = _patches_with_hits(2)
     backbone = CorrelatedMixtureBackbone.from_patches(patches, 2, radius=3)
-    model = eqx.tree_at(lambda m: m.backbone, _model("energy"), backbone)
-    save_noise_model(tmp_path / "m.zip", model)
-    loaded = load_noise_model(tmp_path / "m.zip")
-    assert isinstance(loaded.backbone, CorrelatedMixtureBackbone)
-    for a, b in zip(_arrays(model), _arrays(loaded), strict=True):
-        np.testing.assert_array_equal(a, b)
-    assert read_bundle_metadata(tmp_path / "m.zip")["model"]["backbone"] == {
-        "kind": "correlated-mixture", "components": 2, "kernel_shape": [7, 7], "floor": 1e-3}
+    loaded = _assert_backbone_round_trip(tmp_path, backbone, {
+        "kind": "correlated-mixture", "components": 2, "kernel_shape": [7, 7], "floor": 1e-3})
     u = jnp.asarray(patches[0], jnp.float32)
     assert float(loaded.backbone.energy(u, 0.1)) == float(backbone.energy(u, 0.1))
 

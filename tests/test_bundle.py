@@ -234,3 +234,11 @@ def test_train_command_writes_a_bundle(tmp_path):
     assert model.scale == 2.0 and meta["units"] == ["test units"]
     assert meta["training"]["steps"] == 3 and len(meta["validation"]["dsm_loss"]) == 8
     assert np.all(np.isfinite(np.asarray(_score(model, jnp.ones((8, 8))))))
+
+
+def test_unknown_backbone_kind_names_the_fix():
+    """A bundle from a newer numpyro-slic with a backbone this one does not know says so."""
+    from numpyro_slic.noise.bundle import _backbone_skeleton
+
+    with pytest.raises(ValueError, match="upgrade numpyro-slic"):
+        _backbone_skeleton({"kind": "student-t", "components": 2})

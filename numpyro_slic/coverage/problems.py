@@ -14,7 +14,8 @@ saw any of it (it was trained on the training split).
 
 ``galaxy_coverage_problem`` is a PSF-convolved elliptical Sersic galaxy (6 parameters) on the same
 kind of tiles, for noise sources whose pixels do not suit the lens: the raw ground-based CCD frame
-(``ground-ccd``: a Gaussian core with row offsets plus cosmic-ray and hot-pixel hits), or any other source.
+(``ground-ccd``: a Gaussian core whose background varies across the frame, plus cosmic-ray and
+hot-pixel hits), or any other source.
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ import numpy as np
 
 from ..data.io import atomic_write
 from .base import NoiseModel
-from .learned import CorrelatedMixtureBackbone, GaussianBackbone, LearnedNoise, MixtureBackbone
+from .learned import BACKBONE_KINDS, CorrelatedMixtureBackbone, GaussianBackbone, LearnedNoise, MixtureBackbone
 from .networks import UNet, UNetConfig
 from .sde import sde_from_dict
 
@@ -221,10 +221,10 @@ def _backbone_skeleton(desc: dict | None):
     if desc is None:
         return None
     kind = desc.get("kind", "gaussian")
-    if kind not in ("gaussian", "mixture", "correlated-mixture"):
+    if kind not in BACKBONE_KINDS:
         raise ValueError(
-            f"unknown backbone kind {kind!r} (this numpyro-slic knows 'gaussian', 'mixture' and "
-            "'correlated-mixture'): upgrade numpyro-slic to load this bundle."
+            f"unknown backbone kind {kind!r} (this numpyro-slic knows {', '.join(BACKBONE_KINDS)}): "
+            "upgrade numpyro-slic to load this bundle."
         )
     core = mixture = None
     if kind != "mixture":

@@ -243,6 +243,8 @@ class CorrelatedMixtureBackbone(eqx.Module):
 
 Backbone = GaussianBackbone | MixtureBackbone | CorrelatedMixtureBackbone
 _BACKBONES = (GaussianBackbone, MixtureBackbone, CorrelatedMixtureBackbone)
+# The names of the backbone kinds in TrainConfig and in bundles' model.json, in _BACKBONES' order.
+BACKBONE_KINDS = ("gaussian", "mixture", "correlated-mixture")
 
 
 class LearnedNoise(NoiseModel):

@@ -46,7 +46,14 @@ from ..data.augment import random_flips, random_rot180
 from ..data.io import atomic_write
 from .._extras import require
 from .base import NoiseModel
-from .learned import CorrelatedMixtureBackbone, GaussianBackbone, LearnedNoise, MixtureBackbone, Parameterisation
+from .learned import (
+    BACKBONE_KINDS,
+    CorrelatedMixtureBackbone,
+    GaussianBackbone,
+    LearnedNoise,
+    MixtureBackbone,
+    Parameterisation,
+)
 from .networks import UNet, UNetConfig
 from .sde import VESDE, VPSDE, dsm_loss, sample_t
 
@@ -58,7 +65,6 @@ CHECKPOINT_NAME = "checkpoint.eqx"
 _MAGIC = b"NSLICKPT"
 # Validation uses this seed whatever the training key, so validation losses of runs compare.
 _VAL_SEED = 0
-BACKBONE_KINDS = ("gaussian", "mixture", "correlated-mixture")
 
 
 @dataclass(frozen=True)

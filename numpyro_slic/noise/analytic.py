@@ -257,9 +257,9 @@ def fit_pixel_mixture(
     EM converges slowly where components overlap (hundreds of iterations), so values within 8 core
     sds are pooled into bins ``bin_width`` core sds wide (a bin enters with its values' mean and
     its count; rarer values, the outliers, enter one by one): the E and M steps then cost thousands
-    of weighted points instead of every pixel (a 546 x 32 x 32 set: under a second instead of
-    100 s), and the bins' spread adds at most ``bin_width``^2 / 12 of the core variance
-    (3e-6 of it at the default). ``bin_width=None`` runs EM on every value.
+    of weighted points instead of every pixel (the fit then no longer grows with the number of
+    pixels), and the bins' spread adds at most ``bin_width``^2 / 12 of the core variance (2e-6 of
+    it at the default). ``bin_width=None`` runs EM on every value.
 
     Args:
         x: any array of noise values (e.g. ``(N, H, W)`` patches), trained units; NaNs are refused.

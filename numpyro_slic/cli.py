@@ -138,6 +138,9 @@ def _add_train(sub) -> None:
                             "correlated-mixture: both (correlated noise with rare outliers, e.g. a raw CCD)")
     model.add_argument("--backbone-components", type=int, default=3,
                        help="components of a (correlated-)mixture backbone")
+    model.add_argument("--backbone-background", action="store_true",
+                       help="correlated-mixture backbone: add a grid-wide background level holding the k = 0 "
+                            "power its kernel misses (sky backgrounds varying beyond the kernel's lags)")
     model.add_argument("--rot180", action="store_true",
                        help="augment with random 180-degree turns (every surveyed source allows them; docs/noise_sources.md)")
     model.add_argument("--flips", action="store_true",
@@ -220,6 +223,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                          keep_best=args.keep_best,
                          parameterisation=args.parameterisation, backbone=args.backbone,
                          backbone_kind=args.backbone_kind, backbone_components=args.backbone_components,
+                         backbone_background=args.backbone_background,
                          rot180=args.rot180, flips=args.flips)
     sde = VESDE(args.sigma_min, args.sigma_max) if args.sde == "ve" else VPSDE()
     history: list = []

@@ -105,11 +105,14 @@ def test_mixture_backbone_round_trip_and_exact_energy(tmp_path):
 
 
 def test_correlated_mixture_backbone_round_trip(tmp_path):
-    """A CorrelatedMixtureBackbone (core kernel + whitened-pixel mixture) saves and loads exactly."""
-    patches = _patches_with_hits(2)
-    backbone = CorrelatedMixtureBackbone.from_patches(patches, 2, radius=3)
+    """A CorrelatedMixtureBackbone (core kernel + whitened-pixel mixture + background level) saves and
+    loads exactly."""
+    patches = _patches_with_hits(2) + np.linspace(-1.0, 1.0, 8)[:, None, None]  # a level per patch
+    backbone = CorrelatedMixtureBackbone.from_patches(patches, 2, radius=3, background=True)
+    assert backbone.background > 0
     loaded = _assert_backbone_round_trip(tmp_path, backbone, {
-        "kind": "correlated-mixture", "components": 2, "kernel_shape": [7, 7], "floor": 1e-3})
+        "kind": "correlated-mixture", "components": 2, "kernel_shape": [7, 7], "floor": 1e-3,
+        "background": backbone.background})
     u = jnp.asarray(patches[0], jnp.float32)
     assert float(loaded.backbone.energy(u, 0.1)) == float(backbone.energy(u, 0.1))
 

@@ -211,7 +211,8 @@ def _describe_backbone(backbone) -> dict | None:
         return {"kind": "mixture", "components": int(backbone.sigmas.shape[0])}
     if isinstance(backbone, CorrelatedMixtureBackbone):
         return {"kind": "correlated-mixture", "components": int(backbone.mixture.sigmas.shape[0]),
-                "kernel_shape": list(backbone.core.kernel.shape), "floor": backbone.core.floor}
+                "kernel_shape": list(backbone.core.kernel.shape), "floor": backbone.core.floor,
+                "background": backbone.background}
     return {"kind": "gaussian", "kernel_shape": list(backbone.kernel.shape), "floor": backbone.floor}
 
 
@@ -233,7 +234,7 @@ def _backbone_skeleton(desc: dict | None):
         zeros = jnp.zeros(int(desc["components"]), jnp.float32)
         mixture = MixtureBackbone(zeros, zeros, zeros + 1.0)
     if kind == "correlated-mixture":
-        return CorrelatedMixtureBackbone(core, mixture)
+        return CorrelatedMixtureBackbone(core, mixture, float(desc.get("background", 0.0)))
     return core if kind == "gaussian" else mixture
 
 

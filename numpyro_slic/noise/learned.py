@@ -183,7 +183,10 @@ class CorrelatedMixtureBackbone(eqx.Module):
 
     a normalised density for any mixture m (change of variables). So the core has the stationary
     Gaussian's correlations (covariance c^2 A_k^2 per mode) and single-pixel hits keep the
-    mixture's marginal tails. At width sigma the Gaussian core must widen to c^2 A_k^2 + sigma^2:
+    mixture's marginal tails. ``background`` adds b to A_0^2 per pixel of the grid (b H W on an
+    H x W grid): a covariance b c^2 shared by every pair of pixels, i.e. a level common to the whole
+    grid, for a sky background that varies on scales beyond the core's lags (a raw CCD's: its 32 x 32
+    tiles' k = 0 mode has 8.4 times the white power, of which a 15-pixel tapered kernel holds 2.9). At width sigma the Gaussian core must widen to c^2 A_k^2 + sigma^2:
     A_k^2 becomes (c^2 A_k^2 + sigma^2) / (c^2 + sigma^2) and every mixture component widens by
     sigma^2. That is exact at sigma = 0 and for a one-component mixture (then this is a stationary
     Gaussian) at every width, and approximate in between for the outlier components (the net learns
@@ -194,21 +197,35 @@ class CorrelatedMixtureBackbone(eqx.Module):
     Attributes:
         core: the core's autocovariance (fitted with hits clipped), any grid.
         mixture: the pixel mixture of the whitened training patches y.
+        background: the grid-wide level's variance over the core's pixel variance (>= 0; 0 = none).
     """
 
     core: GaussianBackbone
     mixture: MixtureBackbone
+    background: float = eqx.field(static=True, default=0.0)
+
+    def __check_init__(self):
+        if not (np.isfinite(self.background) and self.background >= 0):
+            raise ValueError(f"CorrelatedMixtureBackbone: background must be finite and >= 0, got {self.background}.")
 
     @classmethod
     def from_patches(
-        cls, patches: Float[ArrayLike, "n H W"], components: int = 3, radius: int = 16, clip: float = 5.0
+        cls,
+        patches: Float[ArrayLike, "n H W"],
+        components: int = 3,
+        radius: int = 16,
+        clip: float = 5.0,
+        background: bool = False,
     ) -> "CorrelatedMixtureBackbone":
         """Fits the core and the mixture to noise patches (trained units).
 
         1. An i.i.d. mixture of the raw pixels gives the core's centre and sd; pixels beyond
            ``clip`` core sds are set to the centre, so that hits do not add white power to P_k.
         2. ``GaussianBackbone.from_patches`` of the clipped patches (lags <= ``radius``).
-        3. The patches are whitened by that core on their own grid and the ``components``-component
+        3. With ``background``, the k = 0 power the tapered kernel misses on the patches' grid
+           (mean periodogram of the clipped patches minus the kernel's, if positive) becomes the
+           grid-wide level's variance.
+        4. The patches are whitened by that core on their own grid and the ``components``-component
            mixture is fitted by EM to the whitened pixels.
         """
         x = np.asarray(patches, dtype=np.float64)
@@ -218,15 +235,27 @@ class CorrelatedMixtureBackbone(eqx.Module):
         centre, sd = means[np.argmax(weights)], sigmas[np.argmax(weights)]
         clipped = np.where(np.abs(x - centre) > clip * sd, centre, x)
         core = GaussianBackbone.from_patches(clipped, radius)
-        transfer = np.sqrt(np.asarray(core.power(x.shape[1:]), np.float64) / float(core.variance))
+        level = 0.0
+        if background:
+            shape, variance = x.shape[1:], float(core.variance)
+            sums = (clipped - clipped.mean()).sum(axis=(1, 2))  # the patches' k = 0 modes
+            missing = float(np.mean(sums**2)) / np.prod(shape) - float(core.power(shape)[0, 0])
+            level = float(max(missing, 0.0) / variance / np.prod(shape))
+        fitted = cls(core, MixtureBackbone(jnp.zeros(1), jnp.zeros(1), jnp.ones(1)), level)
+        transfer = np.sqrt(np.asarray(fitted._relative_power(x.shape[1:]), np.float64))
         whitened = np.fft.ifft2(np.fft.fft2(x) / transfer).real
-        return cls(core, MixtureBackbone.from_patches(whitened, components))
+        return cls(core, MixtureBackbone.from_patches(whitened, components), level)
+
+    def _relative_power(self, shape: tuple[int, int]) -> Float[Array, "H W"]:
+        """A_k^2 at width 0 on an ``(H, W)`` grid: the core's power over its pixel variance, plus the
+        background level at k = 0."""
+        a2 = self.core.power(shape) / self.core.variance
+        return a2.at[0, 0].add(self.background * shape[0] * shape[1])
 
     def _transfer(self, shape: tuple[int, int], sigma) -> Float[Array, "H W"]:
         """A_k at width sigma on an ``(H, W)`` grid (see the class docstring)."""
         c2 = self.mixture.sigmas[jnp.argmax(self.mixture.log_weights)] ** 2
-        a2 = self.core.power(shape) / self.core.variance
-        return jnp.sqrt((c2 * a2 + sigma**2) / (c2 + sigma**2))
+        return jnp.sqrt((c2 * self._relative_power(shape) + sigma**2) / (c2 + sigma**2))
 
     def score(self, u: Float[Array, "H W"], sigma: Float[ArrayLike, ""]) -> Float[Array, "H W"]:
         # log Q = sum log m(W u) + const with W = L^-1 symmetric, so grad_u = W psi(W u).

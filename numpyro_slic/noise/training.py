@@ -93,6 +93,9 @@ class TrainConfig:
             (``CorrelatedMixtureBackbone``: both; for correlated noise with rare outliers).
         backbone_radius: largest autocovariance lag of a Gaussian or correlated-mixture backbone, pixels.
         backbone_components: components of a mixture or correlated-mixture backbone.
+        backbone_background: give a correlated-mixture backbone a grid-wide background level, with
+            the k = 0 power its tapered kernel misses on the training patches (for sky backgrounds
+            that vary on scales beyond ``backbone_radius``).
         val_sigmas: the VE-form widths (trained units) at which the validation loss is computed.
         val_max_patches: validation patches used (the first ones).
         val_every: steps between validations (and at the last step), when there are
@@ -117,6 +120,7 @@ class TrainConfig:
     backbone_kind: Literal["gaussian", "mixture", "correlated-mixture"] = "gaussian"
     backbone_radius: int = 16
     backbone_components: int = 3
+    backbone_background: bool = False
     val_sigmas: tuple[float, ...] = (0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
     val_max_patches: int = 256
     val_every: int = 500
@@ -136,6 +140,11 @@ class TrainConfig:
         if self.backbone_kind not in BACKBONE_KINDS:
             raise ValueError(
                 f"TrainConfig: backbone_kind must be one of {BACKBONE_KINDS}, got {self.backbone_kind!r}."
+            )
+        if self.backbone_background and self.backbone_kind != "correlated-mixture":
+            raise ValueError(
+                "TrainConfig: backbone_background needs backbone_kind='correlated-mixture', got "
+                f"{self.backbone_kind!r}."
             )
         if self.backbone_components < 1:
             raise ValueError(f"TrainConfig: backbone_components must be >= 1, got {self.backbone_components}.")
@@ -215,7 +224,8 @@ def train_noise_model(
     elif config.backbone and config.backbone_kind == "mixture":
         backbone = MixtureBackbone.from_patches(data, config.backbone_components)
     elif config.backbone:
-        backbone = CorrelatedMixtureBackbone.from_patches(data, config.backbone_components, config.backbone_radius)
+        backbone = CorrelatedMixtureBackbone.from_patches(data, config.backbone_components, config.backbone_radius,
+                                                          background=config.backbone_background)
     reference = (val if val is not None else data)[0]
     model = LearnedNoise(
         UNet(net, key=k_init),

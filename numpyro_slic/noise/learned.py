@@ -186,9 +186,9 @@ class CorrelatedMixtureBackbone(eqx.Module):
     mixture's marginal tails. ``background`` adds b to A_0^2 per pixel of the grid (b H W on an
     H x W grid): a covariance b c^2 shared by every pair of pixels, i.e. a level common to the whole
     grid, for a sky background that varies on scales beyond the core's lags (a raw CCD's: its 32 x 32
-    tiles' k = 0 mode has 8.4 times the white power, of which a 15-pixel tapered kernel holds 2.9). At width sigma the Gaussian core must widen to c^2 A_k^2 + sigma^2:
-    A_k^2 becomes (c^2 A_k^2 + sigma^2) / (c^2 + sigma^2) and every mixture component widens by
-    sigma^2. That is exact at sigma = 0 and for a one-component mixture (then this is a stationary
+    tiles' k = 0 mode has 8.4 times the white power, of which a 15-pixel tapered kernel holds 2.9).
+    At width sigma the Gaussian core must widen to c^2 A_k^2 + sigma^2: A_k^2 becomes
+    (c^2 A_k^2 + sigma^2) / (c^2 + sigma^2) and every mixture component widens by sigma^2. That is exact at sigma = 0 and for a one-component mixture (then this is a stationary
     Gaussian) at every width, and approximate in between for the outlier components (the net learns
     the rest). For noise such as a raw CCD frame's: low-k power (the sky background varying across
     the frame) plus cosmic-ray and hot-pixel hits, which neither ``GaussianBackbone`` nor
@@ -241,6 +241,7 @@ class CorrelatedMixtureBackbone(eqx.Module):
             sums = (clipped - clipped.mean()).sum(axis=(1, 2))  # the patches' k = 0 modes
             missing = float(np.mean(sums**2)) / np.prod(shape) - float(core.power(shape)[0, 0])
             level = float(max(missing, 0.0) / variance / np.prod(shape))
+        # A_k^2 depends on the core and the level only: a placeholder mixture serves to whiten.
         fitted = cls(core, MixtureBackbone(jnp.zeros(1), jnp.zeros(1), jnp.ones(1)), level)
         transfer = np.sqrt(np.asarray(fitted._relative_power(x.shape[1:]), np.float64))
         whitened = np.fft.ifft2(np.fft.fft2(x) / transfer).real

@@ -171,6 +171,12 @@ class MixtureBackbone(eqx.Module):
         logpdf, _ = self._logpdf(u, sigma)
         return -jnp.sum(jax.nn.logsumexp(logpdf, axis=-1))
 
+    def sample(self, key: PRNGKeyArray, shape: tuple[int, ...]) -> Float[Array, "*shape"]:
+        """Exact i.i.d. draws of ``shape`` pixels at width 0 (trained units)."""
+        k_comp, k_noise = jax.random.split(key)
+        j = jax.random.categorical(k_comp, self.log_weights, shape=shape)
+        return self.means[j] + self.sigmas[j] * jax.random.normal(k_noise, shape)
+
 
 class CorrelatedMixtureBackbone(eqx.Module):
     """A stationary Gaussian core's correlations and a pixel mixture's tails in one exact density.
@@ -257,6 +263,13 @@ class CorrelatedMixtureBackbone(eqx.Module):
         """A_k at width sigma on an ``(H, W)`` grid (see the class docstring)."""
         c2 = self.mixture.sigmas[jnp.argmax(self.mixture.log_weights)] ** 2
         return jnp.sqrt((c2 * self._relative_power(shape) + sigma**2) / (c2 + sigma**2))
+
+    def sample(self, key: PRNGKeyArray, shape: tuple[int, int], n: int = 1) -> Float[Array, "n H W"]:
+        """``n`` exact draws on a periodic ``(H, W)`` grid at width 0 (trained units): i.i.d.
+        mixture pixels y, filtered, u = F^-1[A_k F(y)]. What the backbone alone believes the
+        noise looks like, e.g. to compare its tails with real noise."""
+        y = self.mixture.sample(key, (n, *shape))
+        return jnp.fft.ifft2(jnp.fft.fft2(y) * self._transfer(tuple(shape), 0.0)).real
 
     def score(self, u: Float[Array, "H W"], sigma: Float[ArrayLike, ""]) -> Float[Array, "H W"]:
         # log Q = sum log m(W u) + const with W = L^-1 symmetric, so grad_u = W psi(W u).

@@ -2,14 +2,14 @@
 non-Gaussian backbone gain over the stationary Gaussian there?
 
 The fidelity targets of issue 11 ask generated noise to match the *held-out* sky's tails within
-25%. A model can only learn the training band, so this script measures how far the two bands
-differ, for every source: excess kurtosis and |z| > 3, 4, 5 rates (each set's own median and
-robust sigma) on distinct (non-overlapping) crops (16 x 16 for JWST, 32 x 32 otherwise) of the training and held-out patches. Beside
-it, the held-out NLL per pixel of a ``CorrelatedMixtureBackbone`` (4 components; an exact density,
-no net) and of the stationary Gaussian, both fitted to the training patches, on the held-out crops
-perturbed once at the level the shipped models' t_min gives (sigma 0.0101), with paired bootstrap
-errors, and the same statistics of the backbone's exact draws (``CorrelatedMixtureBackbone.sample``,
-as many crops as the training band has).
+25%. A model can only learn the training band, so this script measures how far the two bands differ,
+for every source: excess kurtosis and |z| > 3, 4, 5 rates (each set's own median and robust sigma)
+on distinct (non-overlapping) crops (16 x 16 for JWST, 32 x 32 otherwise) of the training and
+held-out patches. Beside it, the held-out NLL per pixel of a ``CorrelatedMixtureBackbone`` (4
+components; an exact density, no net) and of the stationary Gaussian, both fitted to the training
+patches, on the held-out crops perturbed once at the level the shipped models' t_min gives (sigma
+0.0101), with paired bootstrap errors, and the same statistics of the backbone's exact draws
+(``CorrelatedMixtureBackbone.sample``, as many crops as the training band has).
 
 Sets: the JWST bands whitened as ``scripts/make_shipped_data.py`` whitens them, F150W both ways
 (the shipped "noise_map" whitening, and "smoothed", which removes the pixel's own Poisson term,
@@ -22,7 +22,6 @@ patch sets take seconds to cut), writes JSON:
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path

@@ -193,12 +193,12 @@ class CorrelatedMixtureBackbone(eqx.Module):
     H x W grid): a covariance b c^2 shared by every pair of pixels, i.e. a level common to the whole
     grid, for a sky background that varies on scales beyond the core's lags (a raw CCD's: its 32 x 32
     tiles' k = 0 mode has 8.4 times the white power, of which a 15-pixel tapered kernel holds 2.9).
-    At width sigma the Gaussian core must widen to c^2 A_k^2 + sigma^2: A_k^2 becomes
-    (c^2 A_k^2 + sigma^2) / (c^2 + sigma^2) and every mixture component widens by sigma^2. That is exact at sigma = 0 and for a one-component mixture (then this is a stationary
-    Gaussian) at every width, and approximate in between for the outlier components (the net learns
-    the rest). For noise such as a raw CCD frame's: low-k power (the sky background varying across
-    the frame) plus cosmic-ray and hot-pixel hits, which neither ``GaussianBackbone`` nor
-    ``MixtureBackbone`` has alone.
+    At width sigma the Gaussian core must widen to c^2 A_k^2 + sigma^2: A_k^2 becomes (c^2 A_k^2 +
+    sigma^2) / (c^2 + sigma^2) and every mixture component widens by sigma^2. That is exact at sigma
+    = 0 and for a one-component mixture (then this is a stationary Gaussian) at every width, and
+    approximate in between for the outlier components (the net learns the rest). For noise such as a
+    raw CCD frame's: low-k power (the sky background varying across the frame) plus cosmic-ray and
+    hot-pixel hits, which neither ``GaussianBackbone`` nor ``MixtureBackbone`` has alone.
 
     Attributes:
         core: the core's autocovariance (fitted with hits clipped), any grid.

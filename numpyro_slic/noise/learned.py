@@ -178,6 +178,13 @@ class MixtureBackbone(eqx.Module):
         return self.means[j] + self.sigmas[j] * jax.random.normal(k_noise, shape)
 
 
+def _relative_power(core: GaussianBackbone, background: float, shape: tuple[int, int]) -> Float[Array, "H W"]:
+    """A_k^2 of a ``CorrelatedMixtureBackbone`` at width 0 on an ``(H, W)`` grid: the core's power
+    over its pixel variance, plus the background level at k = 0."""
+    a2 = core.power(shape) / core.variance
+    return a2.at[0, 0].add(background * shape[0] * shape[1])
+
+
 class CorrelatedMixtureBackbone(eqx.Module):
     """A stationary Gaussian core's correlations and a pixel mixture's tails in one exact density.
 
@@ -247,17 +254,12 @@ class CorrelatedMixtureBackbone(eqx.Module):
             sums = (clipped - clipped.mean()).sum(axis=(1, 2))  # the patches' k = 0 modes
             missing = float(np.mean(sums**2)) / np.prod(shape) - float(core.power(shape)[0, 0])
             level = float(max(missing, 0.0) / variance / np.prod(shape))
-        # A_k^2 depends on the core and the level only: a placeholder mixture serves to whiten.
-        fitted = cls(core, MixtureBackbone(jnp.zeros(1), jnp.zeros(1), jnp.ones(1)), level)
-        transfer = np.sqrt(np.asarray(fitted._relative_power(x.shape[1:]), np.float64))
+        transfer = np.sqrt(np.asarray(_relative_power(core, level, x.shape[1:]), np.float64))
         whitened = np.fft.ifft2(np.fft.fft2(x) / transfer).real
         return cls(core, MixtureBackbone.from_patches(whitened, components), level)
 
     def _relative_power(self, shape: tuple[int, int]) -> Float[Array, "H W"]:
-        """A_k^2 at width 0 on an ``(H, W)`` grid: the core's power over its pixel variance, plus the
-        background level at k = 0."""
-        a2 = self.core.power(shape) / self.core.variance
-        return a2.at[0, 0].add(self.background * shape[0] * shape[1])
+        return _relative_power(self.core, self.background, shape)
 
     def _transfer(self, shape: tuple[int, int], sigma) -> Float[Array, "H W"]:
         """A_k at width sigma on an ``(H, W)`` grid (see the class docstring)."""

@@ -152,6 +152,9 @@ def _add_train(sub) -> None:
     model.add_argument("--scale", type=float, default=None,
                        help="physical units per trained unit (default: the patch set's sigma)")
     model.add_argument("--units", default=None, help="what physical units mean, for the bundle's metadata")
+    model.add_argument("--no-net", action="store_true",
+                       help="no U-Net: the fitted backbone alone (an exact density with exact draws; no "
+                            "training steps), for data too few for a net to beat it (JWST F150W)")
     train = p.add_argument_group("training")
     train.add_argument("--steps", type=int, default=20000)
     train.add_argument("--batch-size", type=int, default=64)
@@ -202,7 +205,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .noise.bundle import save_noise_model
     from .noise.networks import UNetConfig
     from .noise.sde import VESDE, VPSDE
-    from .noise.training import TrainConfig, train_noise_model, validation_loss
+    from .noise.training import TrainConfig, fit_backbone_model, train_noise_model, validation_loss
 
     out_dir = os.path.dirname(os.path.abspath(args.out))
     if not os.path.isdir(out_dir):
@@ -226,14 +229,21 @@ def cmd_train(args: argparse.Namespace) -> int:
                          backbone_background=args.backbone_background,
                          rot180=args.rot180, flips=args.flips)
     sde = VESDE(args.sigma_min, args.sigma_max) if args.sde == "ve" else VPSDE()
+    if args.no_net and not args.backbone:
+        print("numpyro-slic train: --no-net keeps only the backbone, so it cannot go with --no-backbone.",
+              file=sys.stderr)
+        return 2
     history: list = []
     start = time.perf_counter()
-    model = train_noise_model(
-        train, steps=args.steps, key=jax.random.key(args.seed), net=net, config=config, sde=sde,
-        scale=args.scale, val_patches=val, checkpoint_dir=args.checkpoint_dir,
-        checkpoint_every=args.checkpoint_every, resume=args.resume, progress=args.progress,
-        history=history,
-    )
+    if args.no_net:
+        model = fit_backbone_model(train, config=config, sde=sde, scale=args.scale, val_patches=val)
+    else:
+        model = train_noise_model(
+            train, steps=args.steps, key=jax.random.key(args.seed), net=net, config=config, sde=sde,
+            scale=args.scale, val_patches=val, checkpoint_dir=args.checkpoint_dir,
+            checkpoint_every=args.checkpoint_every, resume=args.resume, progress=args.progress,
+            history=history,
+        )
     wall = time.perf_counter() - start
 
     # Throughput from every read-out after the first (which includes compilation).
@@ -244,10 +254,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         "patch_size": int(train.patch_size),
         "data": {"train": train.provenance, "val": None if val is None else val.provenance},
         "training": {
-            "net": net.to_dict(),
+            "net": None if args.no_net else net.to_dict(),
             "config": config.to_dict(),
             "sde": sde.to_dict(),
-            "steps": args.steps,
+            "steps": 0 if args.no_net else args.steps,
             "seed": args.seed,
             "device": jax.devices()[0].device_kind,
             "n_devices": jax.device_count(),
@@ -272,8 +282,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.summary:
         with open(args.summary, "w") as f:
             json.dump(summary, f, indent=1)
-    print(f"wrote {args.out} ({os.path.getsize(args.out) / 1e6:.2f} MB) after {args.steps} steps, "
-          f"{wall:.0f} s", file=sys.stderr)
+    what = "the backbone alone" if args.no_net else f"{args.steps} steps"
+    print(f"wrote {args.out} ({os.path.getsize(args.out) / 1e6:.2f} MB): {what}, {wall:.0f} s", file=sys.stderr)
     if "validation" in summary:
         v = summary["validation"]
         print("validation DSM loss by sigma:", {s: round(x, 5) for s, x in zip(v["sigmas"], v["dsm_loss"])},
@@ -416,6 +426,9 @@ def _add_validate(sub) -> None:
     p.add_argument("--nll-control", type=int, default=4,
                    help="crops on which the ODE also scores the Gaussian, against its exact value")
     p.add_argument("--classifier-steps", type=int, default=200)
+    p.add_argument("--classifier-size", type=int, default=None,
+                   help="side of the distinct real crops (and generated tiles) the classifier compares "
+                        "(default: --nll-size); smaller crops, more independent ones")
     p.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples of the NLL")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="outputs/validate", help="output directory")
@@ -432,7 +445,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         num_generated=args.num_generated, sde_steps=args.sde_steps, level_sigma=args.level_sigma,
         nll_size=args.nll_size, nll_patches=args.nll_patches, nll_trace=args.nll_trace,
         nll_probes=args.nll_probes, nll_rtol=args.nll_rtol, nll_control=args.nll_control,
-        classifier_steps=args.classifier_steps, bootstrap=args.bootstrap, seed=args.seed, out_dir=args.out,
+        classifier_steps=args.classifier_steps, classifier_size=args.classifier_size, bootstrap=args.bootstrap, seed=args.seed, out_dir=args.out,
         progress=not args.no_progress))
     print(format_table(result))
     print(f"wrote {args.out}/fidelity.json and figures ({result['seconds']['total_s']:.0f} s)")

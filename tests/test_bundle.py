@@ -239,6 +239,39 @@ def test_train_command_writes_a_bundle(tmp_path):
     assert np.all(np.isfinite(np.asarray(_score(model, jnp.ones((8, 8))))))
 
 
+def test_backbone_alone_bundle_and_train_no_net(tmp_path):
+    """``numpyro-slic train --no-net`` writes a bundle with no net ("net": null) that loads to the
+    same backbone-alone model, exactly; --no-net with --no-backbone is refused."""
+    from numpyro_slic.cli import main
+    from numpyro_slic.data import PatchSet, save_patch_set
+    from numpyro_slic.data.patchset import make_provenance
+
+    rng = np.random.default_rng(0)
+    sets = {}
+    for role, n in [("train", 32), ("val", 8)]:
+        patches = (rng.standard_normal((n, 8, 8)) + np.where(rng.random((n, 8, 8)) < 0.01, 6.0, 0.0)).astype(np.float32)
+        source = {"source": "synthetic", "sigma": 1.5, "units": "test units"}
+        sets[role] = tmp_path / f"{role}.npz"
+        save_patch_set(sets[role], PatchSet(patches, np.zeros((n, 3), np.int64), make_provenance(8, n, [source])))
+    out = tmp_path / "backbone.zip"
+    rc = main(["train", "--patches", str(sets["train"]), "--val-patches", str(sets["val"]), "--out", str(out),
+               "--no-net", "--backbone-kind", "correlated-mixture", "--backbone-components", "2", "--no-progress"])
+    assert rc == 0
+    meta = read_bundle_metadata(out)
+    assert meta["model"]["net"] is None and meta["metadata"]["training"]["steps"] == 0
+    assert len(meta["metadata"]["validation"]["dsm_loss"]) == 8
+    model = load_noise_model(out)
+    assert model.net is None and isinstance(model.backbone, CorrelatedMixtureBackbone) and model.scale == 1.5
+    u = jnp.asarray(rng.standard_normal((8, 8)), jnp.float32)
+    assert float(model.unit_log_prob(u, 0.01)) == float(-model.backbone.energy(u, model.unit_sigma(0.01)))
+    save_noise_model(tmp_path / "again.zip", model)
+    again = load_noise_model(tmp_path / "again.zip")
+    for a, b in zip(_arrays(model), _arrays(again)):
+        np.testing.assert_array_equal(a, b)
+    assert main(["train", "--patches", str(sets["train"]), "--out", str(tmp_path / "x.zip"), "--no-net",
+                 "--no-backbone", "--no-progress"]) == 2
+
+
 def test_unknown_backbone_kind_names_the_fix():
     """A bundle from a newer numpyro-slic with a backbone this one does not know says so."""
     from numpyro_slic.noise.bundle import _backbone_skeleton

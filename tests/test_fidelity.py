@@ -38,6 +38,25 @@ def test_true_model_beats_a_wrong_one_on_its_own_draws():
     assert abs(r3["summary"]["diff"]) < 2e-3
 
 
+def test_backbone_alone_is_scored_exactly_with_the_ode_beside_it():
+    """A LearnedNoise with no net is a normalised density: heldout_nll scores its -E exactly and
+    reports the ODE's value beside it; for a Gaussian backbone (consistent across levels) they agree."""
+    from numpyro_slic.noise.learned import GaussianBackbone, LearnedNoise
+
+    true = StationaryGaussianNoise(_correlated_power())
+    x = np.asarray(true.unit_sample(jax.random.key(0), (24,)))
+    train = np.asarray(true.unit_sample(jax.random.key(1), (256,)))
+    model = LearnedNoise(None, backbone=GaussianBackbone.from_patches(train, 3), t_min=0.01)
+    white = StationaryGaussianNoise(np.full(SHAPE, float(np.mean(_correlated_power()))))
+    r = fidelity.heldout_nll(model, x, white, level_sigma=0.1, trace="exact", rtol=1e-5, n_boot=500, n_control=0)
+    assert r["method_model"].startswith("exact")
+    y = fidelity.perturb_once(x, r["sigma"], 0)
+    energy = np.asarray(jax.vmap(lambda u: model.unit_energy(u, r["t"]))(jnp.asarray(y, jnp.float32))) / 64
+    np.testing.assert_allclose(r["model_nll"], energy, rtol=1e-6)
+    assert abs(r["ode_check"]["summary"]["diff"] - r["summary"]["diff"]) < 2e-3
+    assert r["summary"]["diff_in_se"] < -3  # the fitted correlations beat the white Gaussian
+
+
 def test_paired_bootstrap_standard_errors():
     rng = np.random.default_rng(0)
     n = 400
@@ -50,6 +69,28 @@ def test_paired_bootstrap_standard_errors():
     assert r["se_diff"] < 0.1 * r["se_a"]  # pairing removes the shared variation
     assert r["diff"] == pytest.approx(a.mean() - b.mean())
     assert r["diff_in_se"] < -3
+    assert r["median_diff"] == pytest.approx(np.median(a - b))
+    assert r["a_below_b"] == int(np.sum(a < b))
+
+
+def test_paired_bootstrap_robust_statistics_under_heavy_tails():
+    # a beats b by 0.01 on every patch, and b has one enormous loss (a cosmic-ray hit scored by a
+    # Gaussian): the mean's error is that one patch's, the median and the sign test still see a win.
+    rng = np.random.default_rng(0)
+    n = 50
+    b = 1.4 + rng.normal(0, 0.02, n)
+    b[7] += 20.0
+    a = b - 0.01 - np.abs(rng.normal(0, 0.002, n))
+    a[7] = 1.4
+    r = fidelity.paired_bootstrap(a, b, n_boot=2000, seed=0)
+    assert -3 < r["diff_in_se"] < 0  # the mean cannot tell
+    assert r["median_diff"] < -0.009 and r["median_diff"] / r["se_median_diff"] < -3
+    assert r["a_below_b"] == n
+    assert r["sign_test_p"] == pytest.approx(2 * 0.5**n)
+    # The sign test is two-sided and exact: 1 of 2 lower is no evidence, 0 of 5 is p = 1/16.
+    assert fidelity._sign_test(1, 2) == 1.0
+    assert fidelity._sign_test(0, 5) == pytest.approx(2 / 32)
+    assert fidelity._sign_test(5, 5) == pytest.approx(2 / 32)
 
 
 def test_roc_auc():
@@ -127,12 +168,36 @@ def test_validate_command_end_to_end(tmp_path, capsys):
     s = result["nll"]["summary"]
     assert s["n"] == 5 and np.isfinite(s["diff"]) and s["se_diff"] > 0
     assert 0 <= result["classifier"]["model"]["auc"] <= 1
+    # The classifier compares the NLL's distinct crops (independent real sky), not the patches.
+    assert result["classifier"]["model"]["crop_size"] == 8 and result["classifier"]["model"]["real_crops"] == 5
+    assert result["sampler"]["method"] == "euler_maruyama"
     for name in ("real", "model", "gaussian"):
         assert np.isfinite(result["statistics"]["pixels"][name]["excess_kurtosis"])
     for fig in result["figures"].values():
         assert (tmp_path / "out" / fig.split("/")[-1]).stat().st_size > 0
     printed = capsys.readouterr().out
     assert "model - Gaussian" in printed and "classifier AUC" in printed
+
+
+def test_validate_a_backbone_alone(tmp_path):
+    """A bundle with no net: exact NLL (the ODE beside it), exact draws, classifier on 4 x 4 tiles."""
+    from numpyro_slic.cli import main
+    from numpyro_slic.noise.bundle import load_noise_model, save_noise_model
+    from numpyro_slic.noise.learned import LearnedNoise
+
+    paths = _tiny_bundle(tmp_path)
+    backbone = load_noise_model(paths["model"]).backbone
+    save_noise_model(paths["model"], LearnedNoise(None, backbone=backbone, t_min=0.002),
+                     {"command": f"numpyro-slic train --patches {paths['train']} --val-patches {paths['val']}"})
+    out = tmp_path / "out"
+    rc = main(["validate", paths["model"], "--num-generated", "12", "--nll-trace", "exact", "--nll-control", "0",
+               "--classifier-steps", "5", "--classifier-size", "4", "--bootstrap", "100", "--out", str(out),
+               "--no-progress"])
+    assert rc == 0
+    result = json.loads((out / "fidelity.json").read_text())
+    assert result["sampler"]["method"] == "exact" and result["nll"]["method_model"].startswith("exact")
+    assert result["nll"]["ode_check"]["summary"]["n"] == 12
+    assert result["classifier"]["gaussian"]["crop_size"] == 4 and result["classifier"]["gaussian"]["real_crops"] == 48
 
 
 def test_gaussian_baseline_from_training_patches_or_the_backbone():

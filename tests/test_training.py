@@ -281,6 +281,42 @@ def test_correlated_mixture_backbone_samples_what_it_scores():
     assert abs(scipy.stats.kurtosis(u) - kurtosis) < 0.1 * kurtosis  # measured 4.74 against 4.68
 
 
+def test_backbone_alone_is_the_backbone_with_exact_draws():
+    """``fit_backbone_model``: no net; score, energy and log_prob are the backbone's at sigma(t), the
+    density is exact (has_log_prob), draws are the backbone's exact draws widened by sigma(t_min)
+    (variance and a Gaussian backbone's mean periodogram), and it is a NoiseModel like any other
+    (jit, vmap over observations, grad through ScoreLikelihood)."""
+    from numpyro_slic.likelihood import ScoreLikelihood
+    from numpyro_slic.noise.training import fit_backbone_model
+
+    oracle = _oracle(8)
+    train = np.asarray(oracle.sample(jax.random.key(5), (256,)))
+    model = fit_backbone_model(train, config=TrainConfig(backbone=True, t_min=0.05), scale=2.0)
+    assert model.net is None and model.has_log_prob and model.exact_sampler and model.scale == 2.0
+    u = jax.random.normal(jax.random.key(0), (8, 8))
+    for t in (0.05, 0.3):
+        sigma = model.unit_sigma(t)
+        np.testing.assert_allclose(model.unit_energy(u, t), model.backbone.energy(u, sigma), rtol=1e-6)
+        np.testing.assert_allclose(model.unit_score(u, t), model.backbone.score(u, sigma), rtol=1e-6)
+        np.testing.assert_allclose(model.unit_log_prob(u, t), -model.backbone.energy(u, sigma), rtol=1e-6)
+    draws = np.asarray(model.with_event_shape((8, 8)).unit_sample(jax.random.key(1), (50, 40)), np.float64)
+    assert draws.shape == (50, 40, 8, 8)
+    power = np.asarray(model.backbone.power((8, 8)), np.float64) + float(model.unit_sigma(0.05)) ** 2
+    periodogram = np.mean(np.abs(np.fft.fft2(draws.reshape(-1, 8, 8))) ** 2, axis=0) / 64
+    np.testing.assert_allclose(periodogram, power, rtol=0.1)  # 2000 draws: 2.2% sd a mode
+    # A NoiseModel like any other: ScoreLikelihood's log-density and its gradient.
+    fixed = model.with_event_shape((8, 8))
+    d = 2.0 * jnp.asarray(train[0])
+    lp = jax.jit(lambda m: ScoreLikelihood(fixed, m, t=0.05, energy="exact").log_prob(d))
+    np.testing.assert_allclose(lp(jnp.zeros((8, 8))), -fixed.unit_energy(d / 2.0, 0.05) - 64 * np.log(2.0),
+                               rtol=1e-5)
+    assert np.all(np.isfinite(np.asarray(jax.grad(lp)(jnp.zeros((8, 8))))))
+    with pytest.raises(ValueError, match="nothing to fit"):
+        fit_backbone_model(train, config=TrainConfig(backbone=False))
+    with pytest.raises(ValueError, match="pass a backbone"):
+        LearnedNoise(None)
+
+
 def test_correlated_mixture_backbone_background_holds_the_k0_power():
     """Patches with a level of their own (a sky background varying on scales beyond the kernel's
     lags) on white noise: the tapered kernel alone holds a fraction of the k = 0 power; with

@@ -35,6 +35,7 @@ _EXPORTS = {
     "VPSDE": ".sde",
     "TrainConfig": ".training",
     "train_noise_model": ".training",
+    "fit_backbone_model": ".training",
     "validation_loss": ".training",
     "BiasedScore": ".miscalibrated",
 }
@@ -53,6 +54,7 @@ __all__ = [
     "UNetConfig",
     "TrainConfig",
     "train_noise_model",
+    "fit_backbone_model",
     "validation_loss",
     "save_noise_model",
     "load_noise_model",
@@ -85,4 +87,4 @@ if TYPE_CHECKING:
     from .sampling import sample_noise, sample_noise_unit
     from .sde import VESDE, VPSDE
     from .miscalibrated import BiasedScore
-    from .training import TrainConfig, train_noise_model, validation_loss
+    from .training import TrainConfig, fit_backbone_model, train_noise_model, validation_loss

@@ -3,7 +3,7 @@
 A bundle holds two members:
 
 - ``model.json``: ``format`` / ``format_version``, the package version that wrote it, the model
-  (class, ``UNetConfig``, SDE, parameterisation, scale, t_min / t_max, backbone and reference-patch
+  (class, ``UNetConfig`` or null for a backbone alone, SDE, parameterisation, scale, t_min / t_max, backbone and reference-patch
   shapes), the weights' file name, byte count and sha256, an optional calibration, and the caller's
   ``metadata`` (data provenance, patch size, training configuration, steps, losses, ...).
 - ``weights.eqx``: the model's arrays, ``equinox.tree_serialise_leaves``.
@@ -192,7 +192,7 @@ def _read(name_or_path) -> tuple[str, dict, bytes]:
 def _describe(model: LearnedNoise) -> dict:
     return {
         "class": "LearnedNoise",
-        "net": model.net.config.to_dict(),
+        "net": None if model.net is None else model.net.config.to_dict(),
         "sde": model.sde.to_dict(),
         "parameterisation": model.parameterisation,
         "scale": model.scale,
@@ -242,13 +242,13 @@ def _skeleton(desc: dict) -> LearnedNoise:
     """A LearnedNoise of the described structure with placeholder (shape-only) arrays."""
     if desc.get("class") != "LearnedNoise":
         raise ValueError(f"unknown model class {desc.get('class')!r}")
-    config = UNetConfig.from_dict(desc["net"])
+    config = None if desc["net"] is None else UNetConfig.from_dict(desc["net"])  # None: the backbone alone
     backbone = desc["backbone"]
     ref_shape = desc["reference_shape"]
 
     def build():
         return LearnedNoise(
-            UNet(config, key=jax.random.key(0)),
+            None if config is None else UNet(config, key=jax.random.key(0)),
             sde_from_dict(desc["sde"]),
             parameterisation=desc["parameterisation"],
             backbone=_backbone_skeleton(backbone),

@@ -19,6 +19,11 @@ CCD's cosmic rays and hot pixels, which a net sees too rarely to learn), or
 CCD's background variations and its hits); without one s_b = E_b = 0. A fresh net has F = 0
 (zero-initialised output), i.e. it starts as the backbone.
 
+A model may also be its backbone alone (``net=None``, ``training.fit_backbone_model``): an exact,
+normalised density (``has_log_prob``) with exact draws, at the cost of an FFT, for noise where no
+net trained on the data at hand beats its backbone (JWST F150W's 183 patches:
+docs/noise_validation.md).
+
 VP schedules: c_in y = alpha(t) y is exactly the VP state x_t, and F / sigma_VE = alpha F / sigma_VP
 = alpha s_VP(alpha y, t), so a VP-trained net is the VE-form score s_VE(y, t) = alpha s_VP(alpha y, t)
 at width sigma_VE = sigma_VP / alpha; the same formula serves both schedules.
@@ -27,6 +32,7 @@ at width sigma_VE = sigma_VP / alpha; the same formula serves both schedules.
 from __future__ import annotations
 
 import copy
+import math
 from typing import ClassVar, Literal
 
 import equinox as eqx
@@ -118,6 +124,11 @@ class GaussianBackbone(eqx.Module):
         p = jnp.fft.fft2(grid).real
         return jnp.maximum(p, self.floor * self.variance)
 
+    def sample(self, key: PRNGKeyArray, shape: tuple[int, int], n: int = 1) -> Float[Array, "n H W"]:
+        """``n`` exact draws on a periodic ``(H, W)`` grid at width 0 (trained units)."""
+        white = jax.random.normal(key, (n, *shape))
+        return jnp.fft.ifft2(jnp.fft.fft2(white) * jnp.sqrt(self.power(tuple(shape)))).real
+
     def score(self, u: Float[Array, "H W"], sigma: Float[ArrayLike, ""]) -> Float[Array, "H W"]:
         return spectral_gaussian_score(u, self.power(u.shape) + sigma**2)
 
@@ -171,11 +182,12 @@ class MixtureBackbone(eqx.Module):
         logpdf, _ = self._logpdf(u, sigma)
         return -jnp.sum(jax.nn.logsumexp(logpdf, axis=-1))
 
-    def sample(self, key: PRNGKeyArray, shape: tuple[int, ...]) -> Float[Array, "*shape"]:
-        """Exact i.i.d. draws of ``shape`` pixels at width 0 (trained units)."""
+    def sample(self, key: PRNGKeyArray, shape: tuple[int, int], n: int = 1) -> Float[Array, "n H W"]:
+        """``n`` exact draws of i.i.d. ``(H, W)`` pixels at width 0 (trained units)."""
         k_comp, k_noise = jax.random.split(key)
-        j = jax.random.categorical(k_comp, self.log_weights, shape=shape)
-        return self.means[j] + self.sigmas[j] * jax.random.normal(k_noise, shape)
+        full = (n, *shape)
+        j = jax.random.categorical(k_comp, self.log_weights, shape=full)
+        return self.means[j] + self.sigmas[j] * jax.random.normal(k_noise, full)
 
 
 def _relative_power(core: GaussianBackbone, background: float, shape: tuple[int, int]) -> Float[Array, "H W"]:
@@ -270,7 +282,7 @@ class CorrelatedMixtureBackbone(eqx.Module):
         """``n`` exact draws on a periodic ``(H, W)`` grid at width 0 (trained units): i.i.d.
         mixture pixels y, filtered, u = F^-1[A_k F(y)]. What the backbone alone believes the
         noise looks like, e.g. to compare its tails with real noise."""
-        y = self.mixture.sample(key, (n, *shape))
+        y = self.mixture.sample(key, shape, n)
         return jnp.fft.ifft2(jnp.fft.fft2(y) * self._transfer(tuple(shape), 0.0)).real
 
     def score(self, u: Float[Array, "H W"], sigma: Float[ArrayLike, ""]) -> Float[Array, "H W"]:
@@ -296,7 +308,7 @@ class LearnedNoise(NoiseModel):
     """A trained U-Net noise model (see the module docstring for the formulas).
 
     Attributes:
-        net: the U-Net F.
+        net: the U-Net F, or None for the backbone alone (then ``backbone`` is required).
         sde: the schedule it was trained with (``VESDE`` or ``VPSDE``); ``unit_sigma`` is its
             VE-form width.
         parameterisation: ``"score"`` or ``"energy"``.
@@ -309,7 +321,7 @@ class LearnedNoise(NoiseModel):
         event_shape: None (any ``(H, W)``) until fixed with ``with_event_shape``.
     """
 
-    net: UNet
+    net: UNet | None
     sde: VESDE | VPSDE
     backbone: Backbone | None
     reference_patch: Float[Array, "h w"] | None
@@ -324,7 +336,7 @@ class LearnedNoise(NoiseModel):
 
     def __init__(
         self,
-        net: UNet,
+        net: UNet | None,
         sde: VESDE | VPSDE = VESDE(),
         *,
         parameterisation: Parameterisation = "score",
@@ -335,8 +347,13 @@ class LearnedNoise(NoiseModel):
         t_max: float = 1.0,
         event_shape: tuple[int, int] | None = None,
     ):
-        if not isinstance(net, UNet):
-            raise TypeError(f"LearnedNoise takes a UNet, got {type(net).__name__}.")
+        if net is not None and not isinstance(net, UNet):
+            raise TypeError(f"LearnedNoise takes a UNet or None, got {type(net).__name__}.")
+        if net is None and backbone is None:
+            raise ValueError(
+                "LearnedNoise without a net is its backbone alone: pass a backbone (e.g. "
+                "CorrelatedMixtureBackbone.from_patches(patches)) or a UNet."
+            )
         if not isinstance(sde, (VESDE, VPSDE)):
             raise TypeError(f"LearnedNoise takes a VESDE or VPSDE, got {type(sde).__name__}.")
         if parameterisation not in ("score", "energy"):
@@ -365,8 +382,9 @@ class LearnedNoise(NoiseModel):
 
     @property
     def has_log_prob(self) -> bool:  # type: ignore[override]
-        """True for energy models: log_prob = -E is exact up to a constant in x."""
-        return self.parameterisation == "energy"
+        """True for energy models (log_prob = -E is exact up to a constant in x) and for a backbone
+        alone (exact and normalised)."""
+        return self.parameterisation == "energy" or self.net is None
 
     # ---- the protocol, trained units --------------------------------------------------------------
     def unit_sigma(self, t: Float[ArrayLike, ""]) -> Float[Array, ""]:
@@ -374,36 +392,55 @@ class LearnedNoise(NoiseModel):
 
     def unit_score(self, u: Float[Array, "H W"], t: Float[ArrayLike, ""]) -> Float[Array, "H W"]:
         self._check_event(u)
+        sigma = self.unit_sigma(t)
+        if self.net is None:
+            return self.backbone.score(u, sigma)
         if self.parameterisation == "energy":
             return -jax.grad(self.unit_energy)(u, t)
-        sigma = self.unit_sigma(t)
         s = self.net(u / jnp.sqrt(1 + sigma**2), jnp.log(sigma)) / sigma
         if self.backbone is not None:
             s = s + self.backbone.score(u, sigma)
         return s
 
     def unit_energy(self, u: Float[Array, "H W"], t: Float[ArrayLike, ""]) -> Float[Array, ""]:
-        """E(u, t) = -log Q_t(u) + const (energy models only), trained units."""
-        if self.parameterisation != "energy":
+        """E(u, t) = -log Q_t(u) + const (energy models and backbones alone), trained units."""
+        if not self.has_log_prob:
             raise ValueError(
                 "unit_energy needs an energy-parameterised model; this one is score-parameterised "
                 "(use ScoreLikelihood(energy='line') or train with parameterisation='energy')."
             )
         self._check_event(u)
         sigma = self.unit_sigma(t)
+        if self.net is None:
+            return self.backbone.energy(u, sigma)
         e = -jnp.sum(u * self.net(u / jnp.sqrt(1 + sigma**2), jnp.log(sigma))) / sigma
         if self.backbone is not None:
             e = e + self.backbone.energy(u, sigma)
         return e
 
     def unit_log_prob(self, u: Float[Array, "H W"], t: Float[ArrayLike, ""]) -> Float[Array, ""]:
-        if self.parameterisation != "energy":
+        if not self.has_log_prob:
             return super().unit_log_prob(u, t)
         return -self.unit_energy(u, t)
 
+    @property
+    def exact_sampler(self) -> bool:
+        """True when ``unit_sample`` draws exactly (a backbone alone), not by the reverse SDE."""
+        return self.net is None
+
     def unit_sample(self, key: PRNGKeyArray, sample_shape: tuple[int, ...]) -> Array:
-        """Reverse-SDE (predictor-corrector) draws of Q_{t_min} (``sampling.sample_noise_unit``)."""
+        """Draws of Q_{t_min}, shape ``sample_shape + event_shape``: a backbone alone draws exactly
+        (its width-0 draw plus sigma(t_min) white noise); a net by the reverse SDE (predictor-
+        corrector, ``sampling.sample_noise_unit``)."""
         from .sampling import sample_noise_unit
+
+        if self.net is None:
+            shape = self._require_event_shape("unit_sample")
+            n = math.prod(sample_shape)
+            k_backbone, k_width = jax.random.split(key)
+            u = self.backbone.sample(k_backbone, shape, n)
+            u = u + self.unit_sigma(self.t_min) * jax.random.normal(k_width, u.shape, u.dtype)
+            return u.reshape(*sample_shape, *shape)
 
         # Trained units have unit variance, which sets the width the reverse SDE starts from.
         return sample_noise_unit(self, key, sample_shape, data_variance=1.0)

@@ -59,7 +59,7 @@ from .sde import VESDE, VPSDE, dsm_loss, sample_t
 
 optax = require("optax", "train")
 
-__all__ = ["TrainConfig", "train_noise_model", "validation_loss", "CHECKPOINT_NAME"]
+__all__ = ["TrainConfig", "train_noise_model", "fit_backbone_model", "validation_loss", "CHECKPOINT_NAME"]
 
 CHECKPOINT_NAME = "checkpoint.eqx"
 _MAGIC = b"NSLICKPT"
@@ -218,21 +218,12 @@ def train_noise_model(
     scale = data_scale if scale is None else float(scale)
 
     k_init, k_train = jax.random.split(key)
-    backbone = None
-    if config.backbone and config.backbone_kind == "gaussian":
-        backbone = GaussianBackbone.from_patches(data, config.backbone_radius)
-    elif config.backbone and config.backbone_kind == "mixture":
-        backbone = MixtureBackbone.from_patches(data, config.backbone_components)
-    elif config.backbone:
-        backbone = CorrelatedMixtureBackbone.from_patches(data, config.backbone_components, config.backbone_radius,
-                                                          background=config.backbone_background)
-    reference = (val if val is not None else data)[0]
     model = LearnedNoise(
         UNet(net, key=k_init),
         sde,
         parameterisation=config.parameterisation,
-        backbone=backbone,
-        reference_patch=reference,
+        backbone=_fit_backbone(data, config),
+        reference_patch=(val if val is not None else data)[0],
         scale=scale,
         t_min=config.t_min,
     )
@@ -299,6 +290,51 @@ def train_noise_model(
     bar.close()
     chosen = best if (config.keep_best and val_fn is not None) else ema
     return eqx.combine(jax.device_get(chosen), static)
+
+
+def fit_backbone_model(
+    patches,
+    *,
+    config: TrainConfig = TrainConfig(),
+    sde: VESDE | VPSDE = VESDE(),
+    scale: float | None = None,
+    val_patches=None,
+) -> LearnedNoise:
+    """A ``LearnedNoise`` that is its backbone alone (``net=None``): fitted, not trained.
+
+    The backbone of ``config`` (``backbone_kind``, ``backbone_components``, ``backbone_radius``,
+    ``backbone_background``) fitted to ``patches`` as ``train_noise_model`` fits it, with no net:
+    an exact normalised density with exact draws, as cheap as an FFT. For noise where every net
+    trained on the data at hand is worse than its backbone on held-out patches (the JWST F150W
+    set's 183 patches: docs/noise_validation.md). Arguments as ``train_noise_model``'s; the
+    network and optimiser settings of ``config`` are not used.
+    """
+    if not config.backbone:
+        raise ValueError("fit_backbone_model: config.backbone is False, so there is nothing to fit; "
+                         "set backbone=True (and a backbone_kind).")
+    data, data_scale = _as_patch_array(patches, "patches")
+    val = None if val_patches is None else _as_patch_array(val_patches, "val_patches")[0]
+    return LearnedNoise(
+        None,
+        sde,
+        parameterisation="energy",
+        backbone=_fit_backbone(data, config),
+        reference_patch=(val if val is not None else data)[0],
+        scale=data_scale if scale is None else float(scale),
+        t_min=config.t_min,
+    )
+
+
+def _fit_backbone(data: np.ndarray, config: TrainConfig):
+    """The backbone ``config`` asks for, fitted to the training patches (None without one)."""
+    if not config.backbone:
+        return None
+    if config.backbone_kind == "gaussian":
+        return GaussianBackbone.from_patches(data, config.backbone_radius)
+    if config.backbone_kind == "mixture":
+        return MixtureBackbone.from_patches(data, config.backbone_components)
+    return CorrelatedMixtureBackbone.from_patches(data, config.backbone_components, config.backbone_radius,
+                                                  background=config.backbone_background)
 
 
 def validation_loss(

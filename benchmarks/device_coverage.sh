@@ -4,9 +4,10 @@
 #
 #   bash benchmarks/device_coverage.sh OUT_DIR [SECONDS]
 #
-# 1. SLIC coverage injections of the 32 x 32 JWST F150W lens (same seed, settings and injections as the
-#    committed Gaussian runs in benchmarks/results/coverage/lens32-jwst-f150w), one batch of 100;
-#    batch files land in OUT_DIR/lens32-jwst-f150w/slic/ and merge with the committed folder.
+# 1. SLIC coverage injections of the JWST F150W lens at COVERAGE_SIZE (default 32, same seed, settings
+#    and injections as the committed Gaussian runs in benchmarks/results/coverage/lens32-jwst-f150w),
+#    one batch of 100; batch files land in OUT_DIR/lens<size>-jwst-f150w/slic/. At 32 this is done on
+#    a CPU since the JWST model has no net (docs/coverage.md): run it with COVERAGE_SIZE=64.
 # 2. benchmarks/coverage.py at 64 x 64 for SLIC: one batch of 128 injections against one injection
 #    per batch, 50 warmup + 50 draws each (OUT_DIR/coverage_gpu.json).
 # Each stage is stopped at the deadline (SECONDS from the start, default 540); what a stage finished

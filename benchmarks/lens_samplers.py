@@ -162,12 +162,16 @@ def main(argv=None) -> dict:
     parser.add_argument("--skip", default="", help="comma-separated runs to skip: mala, langevin")
     parser.add_argument("--metric", choices=("gaussian", "slic-fd"), default="gaussian",
                         help="the SLIC runs' metric: the shared Gaussian Laplace one, or their own (module docstring)")
+    parser.add_argument("--noise-model", default="jwst-nircam-f150w",
+                        help="SLIC's noise model: a shipped name or a bundle path. The committed runs used the "
+                             "energy U-Net shipped until 2026-11-29: git show "
+                             "8ea1e40:numpyro_slic/models/jwst-nircam-f150w.zip > jwst-unet.zip")
     parser.add_argument("--out", default="benchmarks/results/lens_samplers.json")
     args = parser.parse_args(argv)
     skip = set(filter(None, args.skip.split(",")))
 
     start = time.perf_counter()
-    problem = demo_problem(args.size, args.seed)
+    problem = demo_problem(args.size, args.seed, noise_model=args.noise_model)
     learned = problem.noises["SLIC"]
     if not learned.has_log_prob:
         raise SystemExit("lens_samplers: SLIC-NUTS here needs an energy-parameterised noise model (energy='exact').")

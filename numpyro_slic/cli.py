@@ -445,7 +445,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
         num_generated=args.num_generated, sde_steps=args.sde_steps, level_sigma=args.level_sigma,
         nll_size=args.nll_size, nll_patches=args.nll_patches, nll_trace=args.nll_trace,
         nll_probes=args.nll_probes, nll_rtol=args.nll_rtol, nll_control=args.nll_control,
-        classifier_steps=args.classifier_steps, classifier_size=args.classifier_size, bootstrap=args.bootstrap, seed=args.seed, out_dir=args.out,
+        classifier_steps=args.classifier_steps, classifier_size=args.classifier_size, bootstrap=args.bootstrap,
+        seed=args.seed, out_dir=args.out,
         progress=not args.no_progress))
     print(format_table(result))
     print(f"wrote {args.out}/fidelity.json and figures ({result['seconds']['total_s']:.0f} s)")

@@ -37,11 +37,12 @@ for model in $MODELS; do
       # 0.02 than the stationary Gaussian, and the two scored by held-out NLL were worse than their
       # own backbones (the one shipped until 2026-11-29: +6 se against the Gaussian). The backbone alone, a stationary filter of i.i.d. 4-component mixture
       # pixels (CorrelatedMixtureBackbone), beats the Gaussian there (docs/noise_validation.md): an
-      # exact normalised density, so SLIC runs NUTS with energy="exact", at the cost of an FFT.
-      # Fitted in about a second. (The U-Net recipe it replaced, energy parameterisation, 32 x 32
+      # exact normalised density, so SLIC runs NUTS with energy="exact", at the cost of an FFT. The
+      # grid-wide level (--backbone-background) holds the k = 0 power the kernel's taper loses, which
+      # biased lensed-source sizes in the coverage test without it (docs/coverage.md). Fitted in a second. (The U-Net recipe it replaced, energy parameterisation, 32 x 32
       # crops, 600 steps validated every 100: numpyro_slic/models/PROVENANCE.md.)
       args=(--patches "$PATCH_DIR/jwst_f150w_sky_train.npz" --val-patches "$VAL_DIR/jwst_f150w_sky_val.npz"
-            --no-net --backbone-kind correlated-mixture --backbone-components 4
+            --no-net --backbone-kind correlated-mixture --backbone-components 4 --backbone-background
             --units "(image - background) / noise_map of JWST NIRCam F150W (COSMOS-Web); scale = robust sigma of that") ;;
     hst-acs-f814w)
       # 32 x 32 patches at stride 8 from three images in their own robust-sigma units: scale 1.

@@ -3,8 +3,8 @@
 A bundle holds two members:
 
 - ``model.json``: ``format`` / ``format_version``, the package version that wrote it, the model
-  (class, ``UNetConfig`` or null for a backbone alone, SDE, parameterisation, scale, t_min / t_max, backbone and reference-patch
-  shapes), the weights' file name, byte count and sha256, an optional calibration, and the caller's
+  (class, ``UNetConfig`` or null for a backbone alone, SDE, parameterisation, scale, t_min / t_max,
+  backbone and reference-patch shapes), the weights' file name, byte count and sha256, an optional calibration, and the caller's
   ``metadata`` (data provenance, patch size, training configuration, steps, losses, ...).
 - ``weights.eqx``: the model's arrays, ``equinox.tree_serialise_leaves``.
 

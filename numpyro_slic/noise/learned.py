@@ -19,10 +19,11 @@ CCD's cosmic rays and hot pixels, which a net sees too rarely to learn), or
 CCD's background variations and its hits); without one s_b = E_b = 0. A fresh net has F = 0
 (zero-initialised output), i.e. it starts as the backbone.
 
-A model may also be its backbone alone (``net=None``, ``training.fit_backbone_model``): an exact,
-normalised density (``has_log_prob``) with exact draws, at the cost of an FFT, for noise where no
-net trained on the data at hand beats its backbone (JWST F150W's 183 patches:
-docs/noise_validation.md).
+A model may also be its backbone alone (``net=None``, ``training.fit_backbone_model``): a density
+normalised at every level with an exact ``log_prob`` (``has_log_prob``) and exact draws, at the
+cost of an FFT, for noise where no net trained on the data at hand beats its backbone (JWST
+F150W's 183 patches: docs/noise_validation.md). Its levels are the backbone's own widening, exact
+for Gaussian and mixture backbones and, for a correlated mixture, exact at width 0 only (above).
 
 VP schedules: c_in y = alpha(t) y is exactly the VP state x_t, and F / sigma_VE = alpha F / sigma_VP
 = alpha s_VP(alpha y, t), so a VP-trained net is the VE-form score s_VE(y, t) = alpha s_VP(alpha y, t)

@@ -306,7 +306,8 @@ BACKBONE_KINDS = ("gaussian", "mixture", "correlated-mixture")
 
 
 class LearnedNoise(NoiseModel):
-    """A trained U-Net noise model (see the module docstring for the formulas).
+    """A learned noise model: a trained U-Net (on an optional fitted backbone), or a fitted backbone
+    alone (see the module docstring for the formulas).
 
     Attributes:
         net: the U-Net F, or None for the backbone alone (then ``backbone`` is required).

@@ -336,6 +336,9 @@ def _add_coverage(sub) -> None:
                         "(a robust baseline for noise with cosmic rays; default: all fit tiles)")
     p.add_argument("--likelihoods", type=_likelihood_list, default="white,stationary,slic",
                    help="comma-separated subset of white,stationary,slic")
+    p.add_argument("--sky-sd", type=float, default=None,
+                   help="lens problem: fit a constant sky level with a Normal(0, SKY_SD) prior (sky sigma), "
+                        "as a real fit does; default: none")
     p.add_argument("--injections", type=int, default=100, help="number of injections per likelihood")
     p.add_argument("--first-id", type=int, default=0, help="first injection id (split a run over machines)")
     p.add_argument("--seed", type=int, default=0, help="seeds the injections and the chains")
@@ -365,8 +368,14 @@ def cmd_coverage(args: argparse.Namespace) -> int:
         raise SystemExit("numpyro-slic coverage: --report-only and --no-report together do nothing; choose one.")
     if not args.report_only:
         factory = {"lens": lens_coverage_problem, "galaxy": galaxy_coverage_problem}[args.problem]
+        extra = {}
+        if args.sky_sd is not None:
+            if args.problem != "lens":
+                raise SystemExit("numpyro-slic coverage: --sky-sd is an option of the lens problem.")
+            extra["sky_sd"] = args.sky_sd
         problem = factory(args.size, args.noise, level_sigma=args.level_sigma, seed=args.seed,
-                          likelihoods=args.likelihoods, noise_model=args.noise_model, fit_max_abs=args.fit_max_abs)
+                          likelihoods=args.likelihoods, noise_model=args.noise_model, fit_max_abs=args.fit_max_abs,
+                          **extra)
         config = RunConfig(num_warmup=args.num_warmup, num_samples=args.num_samples, num_chains=args.num_chains,
                            max_tree_depth=args.max_tree_depth, batch_size=args.batch_size, min_ess=args.min_ess)
         print(f"numpyro-slic coverage: {problem.name}, {args.injections} injections from id {args.first_id}, "

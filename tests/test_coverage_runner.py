@@ -242,3 +242,21 @@ def test_problem_records_the_slic_models_weights_checksum():
     assert problem.info["noise_model"] == "ground-ccd-saao"
     assert problem.info["noise_model_sha256"] == read_bundle_metadata("ground-ccd-saao")["weights"]["sha256"]
     assert galaxy_coverage_problem(16, "ground-ccd", likelihoods=("white",)).info["noise_model_sha256"] is None
+
+
+def test_lens_problem_with_a_sky_level():
+    """``sky_sd`` adds a free constant sky level: one more parameter, a separate problem name, and
+    a simulator whose image moves by exactly that level; a non-positive sd is refused."""
+    from numpyro_slic.coverage import lens_coverage_problem
+
+    plain = lens_coverage_problem(16, "jwst-f150w", likelihoods=("white",))
+    sky = lens_coverage_problem(16, "jwst-f150w", likelihoods=("white",), sky_sd=0.5)
+    assert sky.params == (*plain.params, "sky") and sky.name == "lens16sky-jwst-f150w"
+    assert "sky" in sky.info["priors"] and "sky" not in plain.info["priors"]
+    theta = {name: jnp.asarray(0.0) for name in plain.params} | {"lens_theta_E": jnp.asarray(0.5),
+                                                                   "source_log_amp": jnp.asarray(7.0),
+                                                                   "source_log_R_sersic": jnp.asarray(-2.0)}
+    np.testing.assert_allclose(sky.simulator({**theta, "sky": jnp.asarray(0.3)}), plain.simulator(theta) + 0.3,
+                               rtol=1e-6, atol=1e-6)
+    with pytest.raises(ValueError, match="sky_sd must be a positive"):
+        lens_coverage_problem(16, "jwst-f150w", likelihoods=("white",), sky_sd=0.0)

@@ -230,6 +230,7 @@ def lens_coverage_problem(
     likelihoods: tuple[str, ...] = ("white", "stationary", "slic"),
     noise_model=None,
     fit_max_abs: float | None = None,
+    sky_sd: float | None = None,
 ) -> CoverageProblem:
     """The demo's lens in real held-out sky noise, on a size x size grid that always spans 1.92".
 
@@ -255,6 +256,10 @@ def lens_coverage_problem(
         noise_model: the SLIC likelihood's noise model: a shipped name, a bundle path or a
             NoiseModel (default: the source's model in ``NOISE_SOURCES``).
         fit_max_abs: drop fit tiles with a pixel beyond this many sky sigma (None: keep all).
+        sky_sd: add a free constant sky level ``sky`` ~ Normal(0, sky_sd) (sky sigma) to the model,
+            as a real fit has (docs/real_lens.md): it absorbs the tile's mean, the k = 0 mode whose
+            variance a model trained on other sky need not know (docs/coverage.md). The problem is
+            then named ``lens<size>sky-<source>`` (14 parameters). None: no sky level.
     """
     import jax.numpy as jnp
     import numpyro
@@ -292,11 +297,16 @@ def lens_coverage_problem(
         "source_center_x": dist.Normal(0.0, 0.05),
         "source_center_y": dist.Normal(0.0, 0.05),
     }
+    if sky_sd is not None:
+        if not (np.isfinite(sky_sd) and sky_sd > 0):
+            raise ValueError(f"lens_coverage_problem: sky_sd must be a positive number of sky sigma, got {sky_sd}.")
+        priors["sky"] = dist.Normal(0.0, float(sky_sd))
 
     def simulator(params):
-        lens = {k: v for k, v in params.items() if not k.startswith("source_log_")}
-        return sim({**lens, "source_amp": jnp.exp(params["source_log_amp"]),
-                    "source_R_sersic": jnp.exp(params["source_log_R_sersic"]), "source_n_sersic": jnp.asarray(1.5)})
+        lens = {k: v for k, v in params.items() if not k.startswith("source_log_") and k != "sky"}
+        image = sim({**lens, "source_amp": jnp.exp(params["source_log_amp"]),
+                     "source_R_sersic": jnp.exp(params["source_log_R_sersic"]), "source_n_sersic": jnp.asarray(1.5)})
+        return image + params["sky"] if "sky" in params else image
 
     def model(data, *, noise, t):
         params = {name: numpyro.sample(name, prior) for name, prior in priors.items()}
@@ -304,7 +314,7 @@ def lens_coverage_problem(
         numpyro.sample("obs", ScoreLikelihood(noise, simulator(params), t=t, nodes=4), obs=data)
 
     return _coverage_problem(
-        f"lens{size}-{noise_source}", model, simulator, priors, likelihoods,
+        f"lens{size}{'' if sky_sd is None else 'sky'}-{noise_source}", model, simulator, priors, likelihoods,
         NOISE_SOURCES[noise_source][1] if noise_model is None else noise_model, fit, inject, level_sigma,
         info={"problem": "lens", "size": size, "pixel_scale": psf.pixel_scale * factor,
               "noise_source": noise_source, "noise_patches": patch_name, "split_seed": seed, **split_info},

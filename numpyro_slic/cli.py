@@ -339,6 +339,9 @@ def _add_coverage(sub) -> None:
     p.add_argument("--sky-sd", type=float, default=None,
                    help="lens problem: fit a constant sky level with a Normal(0, SKY_SD) prior (sky sigma), "
                         "as a real fit does; default: none")
+    p.add_argument("--subtract-background", action="store_true",
+                   help="subtract the fit tiles' mean level from every tile, as a fit subtracts the background of "
+                        "nearby blank sky; default: the held-out patches keep their own level")
     p.add_argument("--injections", type=int, default=100, help="number of injections per likelihood")
     p.add_argument("--first-id", type=int, default=0, help="first injection id (split a run over machines)")
     p.add_argument("--seed", type=int, default=0, help="seeds the injections and the chains")
@@ -375,7 +378,7 @@ def cmd_coverage(args: argparse.Namespace) -> int:
             extra["sky_sd"] = args.sky_sd
         problem = factory(args.size, args.noise, level_sigma=args.level_sigma, seed=args.seed,
                           likelihoods=args.likelihoods, noise_model=args.noise_model, fit_max_abs=args.fit_max_abs,
-                          **extra)
+                          subtract_background=args.subtract_background, **extra)
         config = RunConfig(num_warmup=args.num_warmup, num_samples=args.num_samples, num_chains=args.num_chains,
                            max_tree_depth=args.max_tree_depth, batch_size=args.batch_size, min_ess=args.min_ess)
         print(f"numpyro-slic coverage: {problem.name}, {args.injections} injections from id {args.first_id}, "

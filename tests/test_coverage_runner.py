@@ -260,3 +260,26 @@ def test_lens_problem_with_a_sky_level():
                                rtol=1e-6, atol=1e-6)
     with pytest.raises(ValueError, match="sky_sd must be a positive"):
         lens_coverage_problem(16, "jwst-f150w", likelihoods=("white",), sky_sd=0.0)
+
+
+def test_background_subtraction_moves_every_tile_by_the_fit_tiles_mean():
+    """``subtract_background`` subtracts one number, the fit tiles' mean, from fit and injection
+    tiles alike (recorded in ``info``), so the fitted Gaussians see zero-mean tiles; the name says so."""
+    from numpyro_slic.coverage import galaxy_coverage_problem, lens_coverage_problem
+    from numpyro_slic.coverage.problems import _held_out_split
+
+    _, fit, inject, _ = _held_out_split("test", "jwst-f150w", 32, 0.25, 0, ("white",))
+    raw = lens_coverage_problem(32, "jwst-f150w", likelihoods=("white",), sky_sd=0.5)
+    sub = lens_coverage_problem(32, "jwst-f150w", likelihoods=("white",), sky_sd=0.5, subtract_background=True)
+    level = sub.info["background_subtracted"]
+    assert sub.name == "lens32sky-jwst-f150w-bgsub" and "background_subtracted" not in raw.info
+    np.testing.assert_allclose(level, fit.mean(), rtol=1e-6)
+    assert level < -0.05  # the held-out F150W region's residual level this option exists for
+    np.testing.assert_allclose(sub.injection_noise, raw.injection_noise - level, atol=1e-6)
+    np.testing.assert_allclose(sub.injection_noise, inject - level, atol=1e-6)
+    # The robust split: the level is the mean of the kept fit tiles only.
+    robust = galaxy_coverage_problem(32, "ground-ccd", likelihoods=("white",), fit_max_abs=5.0,
+                                     subtract_background=True)
+    _, fit_ccd, _, _ = _held_out_split("test", "ground-ccd", 32, 0.25, 0, ("white",), 5.0)
+    assert robust.name == "galaxy32-ground-ccd-bgsub"
+    np.testing.assert_allclose(robust.info["background_subtracted"], fit_ccd.mean(), rtol=1e-6)

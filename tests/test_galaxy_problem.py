@@ -71,11 +71,12 @@ def test_coverage_cli_runs_the_galaxy(tmp_path):
     NUTS under a learned score compiles for minutes on 2 CPU cores, and the runner is the same)."""
     out = str(tmp_path / "cov")
     argv = ["coverage", "--problem", "galaxy", "--noise", "ground-ccd", "--likelihoods", "white",
-            "--fit-max-abs", "5", "--injections", "4", "--batch-size", "4", "--num-warmup", "4",
+            "--fit-max-abs", "5", "--subtract-background", "--injections", "4", "--batch-size", "4", "--num-warmup", "4",
             "--num-samples", "4", "--max-tree-depth", "2", "--min-ess", "1", "--out", out, "--no-progress",
             "--no-report"]
     assert main(argv) == 0
     res = load_results(out, "white Gaussian")
     assert res.draws.shape == (4, 2, 4, len(PARAMS)) and np.all(np.isfinite(res.draws))
-    assert res.metadata["problem"] == "galaxy32-ground-ccd"
+    assert res.metadata["problem"] == "galaxy32-ground-ccd-bgsub"
     assert res.metadata["problem_info"]["fit_max_abs"] == 5.0
+    assert np.isfinite(res.metadata["problem_info"]["background_subtracted"])

@@ -131,13 +131,18 @@ def noise_tiles(patches: np.ndarray, size: int) -> np.ndarray:
 
 
 def _held_out_split(factory: str, noise_source: str, size: int, fit_fraction: float, seed: int,
-                    likelihoods: tuple[str, ...], fit_max_abs: float | None = None):
+                    likelihoods: tuple[str, ...], fit_max_abs: float | None = None,
+                    subtract_background: bool = False):
     """Checks the common arguments; returns (patch set name, fit tiles, injection tiles, info).
 
     The held-out patches are cut into disjoint ``size x size`` tiles, shuffled with ``seed``; the
     first ``fit_fraction`` of them fit the Gaussians, the rest are the injection noise. With
     ``fit_max_abs``, fit tiles with a pixel beyond it (sky sigma) are dropped (used by nothing), so
     that a few cosmic rays do not inflate the Gaussians' variance: a robust Gaussian baseline.
+    With ``subtract_background``, the (kept) fit tiles' mean pixel is subtracted from every tile: the
+    background level measured on blank sky beside the target. The mean, not a clipped median, since
+    it is the level a fitted sky offset under zero-mean noise estimates. A held-out region's residual
+    level is otherwise one offset common to all its injections, which a zero-mean model cannot know.
     """
     from ..data import load_shipped
 
@@ -165,6 +170,10 @@ def _held_out_split(factory: str, noise_source: str, size: int, fit_fraction: fl
             raise ValueError(f"{factory}: fewer than 2 fit tiles lie within fit_max_abs = {fit_max_abs}.")
         fit = fit[keep]
         info = {"fit_max_abs": float(fit_max_abs), "tiles_fit_dropped": int((~keep).sum())}
+    if subtract_background:
+        level = float(fit.mean())
+        fit, inject = fit - level, inject - level
+        info["background_subtracted"] = level
     return patch_name, fit, inject, info
 
 
@@ -231,6 +240,7 @@ def lens_coverage_problem(
     noise_model=None,
     fit_max_abs: float | None = None,
     sky_sd: float | None = None,
+    subtract_background: bool = False,
 ) -> CoverageProblem:
     """The demo's lens in real held-out sky noise, on a size x size grid that always spans 1.92".
 
@@ -260,6 +270,10 @@ def lens_coverage_problem(
             as a real fit has (docs/real_lens.md): it absorbs the tile's mean, the k = 0 mode whose
             variance a model trained on other sky need not know (docs/coverage.md). The problem is
             then named ``lens<size>sky-<source>`` (14 parameters). None: no sky level.
+        subtract_background: subtract the fit tiles' mean level (sky sigma) from every tile, fit and
+            injection alike, as a fit subtracts the background of nearby blank sky; the name gets
+            ``-bgsub``. Without it a held-out region's residual level (JWST F150W: -0.11 sky sigma on
+            the fit tiles, -0.13 on the injection tiles) is a bias shared by every injection.
     """
     import jax.numpy as jnp
     import numpyro
@@ -270,7 +284,7 @@ def lens_coverage_problem(
     from ..likelihood import ScoreLikelihood
 
     patch_name, fit, inject, split_info = _held_out_split("lens_coverage_problem", noise_source, size, fit_fraction,
-                                                          seed, likelihoods, fit_max_abs)
+                                                          seed, likelihoods, fit_max_abs, subtract_background)
     if 64 % size:
         raise ValueError(f"lens_coverage_problem: size must divide 64 (16, 32 or 64), got {size}.")
     factor = 64 // size
@@ -314,7 +328,8 @@ def lens_coverage_problem(
         numpyro.sample("obs", ScoreLikelihood(noise, simulator(params), t=t, nodes=4), obs=data)
 
     return _coverage_problem(
-        f"lens{size}{'' if sky_sd is None else 'sky'}-{noise_source}", model, simulator, priors, likelihoods,
+        f"lens{size}{'' if sky_sd is None else 'sky'}-{noise_source}{'-bgsub' if subtract_background else ''}",
+        model, simulator, priors, likelihoods,
         NOISE_SOURCES[noise_source][1] if noise_model is None else noise_model, fit, inject, level_sigma,
         info={"problem": "lens", "size": size, "pixel_scale": psf.pixel_scale * factor,
               "noise_source": noise_source, "noise_patches": patch_name, "split_seed": seed, **split_info},
@@ -334,6 +349,7 @@ def galaxy_coverage_problem(
     psf_fwhm: float = 4.0,
     flux: tuple[float, float] = (150.0, 600.0),
     R_sersic: tuple[float, float] = (2.0, 5.0),
+    subtract_background: bool = False,
 ) -> CoverageProblem:
     """A PSF-convolved elliptical exponential galaxy (Sersic n = 1) in real held-out sky noise.
 
@@ -350,7 +366,7 @@ def galaxy_coverage_problem(
     - ``e1``, ``e2`` ~ TruncatedNormal(0, 0.2, -0.5, 0.5) (lenstronomy's convention);
     - ``center_x``, ``center_y`` ~ Normal(0, 1.5) pixels from the tile's centre.
 
-    Noise, split, likelihoods, ``noise_model`` and ``fit_max_abs`` are as in
+    Noise, split, likelihoods, ``noise_model``, ``fit_max_abs`` and ``subtract_background`` are as in
     ``lens_coverage_problem``; ``noise_source`` may be any key of ``NOISE_SOURCES`` (whose held-out
     patches are at least ``size`` pixels). On ground-ccd the plain fit is not robust: one 170-sigma
     cosmic ray among the fit tiles adds 170^2 / 1024 = 28 to that tile's variance, and with the
@@ -368,7 +384,8 @@ def galaxy_coverage_problem(
     from ..likelihood import ScoreLikelihood
 
     patch_name, fit, inject, split_info = _held_out_split("galaxy_coverage_problem", noise_source, size,
-                                                          fit_fraction, seed, likelihoods, fit_max_abs)
+                                                          fit_fraction, seed, likelihoods, fit_max_abs,
+                                                          subtract_background)
     supersampling = 2
     grid = PixelGrid(size, size, 1.0)
     x, y = grid.coordinates(supersampling)
@@ -396,7 +413,8 @@ def galaxy_coverage_problem(
         numpyro.sample("obs", ScoreLikelihood(noise, simulator(params), t=t, nodes=4), obs=data)
 
     return _coverage_problem(
-        f"galaxy{size}-{noise_source}", model, simulator, priors, likelihoods,
+        f"galaxy{size}-{noise_source}{'-bgsub' if subtract_background else ''}", model, simulator, priors,
+        likelihoods,
         NOISE_SOURCES[noise_source][1] if noise_model is None else noise_model, fit, inject, level_sigma,
         info={"problem": "galaxy", "size": size, "pixel_scale": "pixels (1.0)", "psf_fwhm_pixels": float(psf_fwhm),
               "n_sersic": n_sersic, "noise_source": noise_source, "noise_patches": patch_name, "split_seed": seed,

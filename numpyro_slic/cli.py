@@ -7,6 +7,7 @@ Heavy imports (jax, astropy, ...) happen inside the subcommands, so ``numpyro-sl
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 
 __all__ = ["main", "build_parser", "cmd_train", "cmd_demo", "cmd_coverage", "cmd_validate"]
@@ -14,7 +15,10 @@ __all__ = ["main", "build_parser", "cmd_train", "cmd_demo", "cmd_coverage", "cmd
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``numpyro-slic`` console script."""
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
+    # What ran, for bundles and results: the arguments given, also when main is called from Python.
+    args.command_line = "numpyro-slic " + shlex.join(argv)
     return int(args.func(args) or 0)
 
 
@@ -114,9 +118,11 @@ def _add_train(sub) -> None:
     )
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--fits", nargs="+", metavar="FILE", help="FITS images of sky")
-    src.add_argument("--patches", metavar="NPZ", help="training patch set (.npz)")
-    p.add_argument("--val-patches", metavar="NPZ", help="validation patch set (.npz); with --fits the "
-                   "validation band of each image is used instead")
+    src.add_argument("--patches", nargs="+", metavar="NPZ",
+                     help="training patch set(s) (.npz); several of one patch size are pooled (e.g. two bands "
+                          "with the same noise, docs/noise_sources.md)")
+    p.add_argument("--val-patches", nargs="+", metavar="NPZ", help="validation patch set(s) (.npz), pooled as "
+                   "--patches; with --fits the validation band of each image is used instead")
     p.add_argument("--out", required=True, help="bundle file to write (.zip)")
     data = p.add_argument_group("FITS input")
     data.add_argument("--hdu", default=None, help="HDU index or EXTNAME (default: first 2-D image)")
@@ -195,7 +201,6 @@ def cmd_train(args: argparse.Namespace) -> int:
     """``numpyro-slic train``: patches in, bundle out (see ``numpyro-slic train --help``)."""
     import json
     import os
-    import shlex
     import time
 
     import jax
@@ -214,10 +219,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.fits:
         train, val = _fits_patch_sets(args)
     else:
-        from .data.io import load_patch_set
+        from .data.io import load_patch_sets
 
-        train = load_patch_set(args.patches)
-        val = None if args.val_patches is None else load_patch_set(args.val_patches)
+        train = load_patch_sets(args.patches)
+        val = None if args.val_patches is None else load_patch_sets(args.val_patches)
 
     net = UNetConfig(width=args.width, channel_mults=args.channel_mults,
                      num_res_blocks=args.num_res_blocks, padding=args.padding)
@@ -266,7 +271,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             "final_train_loss": history[-1]["train_loss"] if history else None,
             "history": history,
         },
-        "command": shlex.join(sys.argv),
+        "command": args.command_line,
     }
     if val is not None:
         # The returned weights (the best-validated ones with --keep-best) and, on the same noise
@@ -418,12 +423,13 @@ def _add_validate(sub) -> None:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("model", help="shipped model name or bundle path")
-    p.add_argument("--val-patches", default=None,
-                   help="held-out real patches: shipped name or .npz (default: the shipped model's held-out "
-                        "set, or the --val-patches file of the bundle's training command)")
-    p.add_argument("--train-patches", default=None,
-                   help="training patches (.npz or shipped name) for the Gaussian baseline (default: the "
-                        "bundle's training --patches file if present, else the bundle's GaussianBackbone)")
+    p.add_argument("--val-patches", nargs="+", default=None,
+                   help="held-out real patches: shipped name(s) or .npz, several pooled (default: the shipped "
+                        "model's held-out set, or the --val-patches files of the bundle's training command)")
+    p.add_argument("--train-patches", nargs="+", default=None,
+                   help="training patches (.npz or shipped names, several pooled) for the Gaussian baseline "
+                        "(default: the bundle's training --patches files if present, else the bundle's "
+                        "GaussianBackbone)")
     p.add_argument("--num-generated", type=int, default=64, help="reverse-SDE draws of the model")
     p.add_argument("--sde-steps", type=int, default=100, help="Euler-Maruyama steps of the reverse SDE")
     p.add_argument("--level-sigma", type=float, default=None,
@@ -452,13 +458,16 @@ def cmd_validate(args: argparse.Namespace) -> int:
     """``numpyro-slic validate``: prints the fidelity table, writes fidelity.json and figures."""
     from .diagnostics.noise_fidelity import ValidateConfig, format_table, run_validation
 
+    def one_or_all(specs):  # a single set keeps the plain-string form of earlier fidelity.json files
+        return specs[0] if specs and len(specs) == 1 else specs
+
     result = run_validation(ValidateConfig(
-        model=args.model, val_patches=args.val_patches, train_patches=args.train_patches,
+        model=args.model, val_patches=one_or_all(args.val_patches), train_patches=one_or_all(args.train_patches),
         num_generated=args.num_generated, sde_steps=args.sde_steps, level_sigma=args.level_sigma,
         nll_size=args.nll_size, nll_patches=args.nll_patches, nll_trace=args.nll_trace,
         nll_probes=args.nll_probes, nll_rtol=args.nll_rtol, nll_control=args.nll_control,
         classifier_steps=args.classifier_steps, classifier_size=args.classifier_size, bootstrap=args.bootstrap,
-        seed=args.seed, out_dir=args.out,
+        seed=args.seed, out_dir=args.out, command=args.command_line,
         progress=not args.no_progress))
     print(format_table(result))
     print(f"wrote {args.out}/fidelity.json and figures ({result['seconds']['total_s']:.0f} s)")

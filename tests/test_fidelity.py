@@ -215,3 +215,42 @@ def test_gaussian_baseline_from_training_patches_or_the_backbone():
     assert gauss.power.shape == SHAPE and "GaussianBackbone" in how
     with pytest.raises(ValueError, match="no training patches"):
         fidelity.gaussian_baseline(None, SHAPE, model=object())
+
+
+def test_pooled_bands_train_and_validate(tmp_path):
+    """Two bands' patch sets pooled: ``train --patches A B --val-patches VA VB`` fits one model to both,
+    its bundle records both sources, and ``validate`` finds all four files in the bundle's command
+    (its Gaussian baseline fitted to the pooled training patches); sets of two patch sizes are refused."""
+    from numpyro_slic.cli import main
+    from numpyro_slic.data import PatchSet, save_patch_set
+    from numpyro_slic.data.patchset import make_provenance
+    from numpyro_slic.diagnostics.noise_fidelity import _command_option
+    from numpyro_slic.noise.bundle import read_bundle_metadata
+
+    rng = np.random.default_rng(3)
+    files = {}
+    for role, n in [("train", 16), ("val", 3)]:
+        for band, size in [("a", 16), ("b", 16), ("c", 8)]:
+            p = rng.standard_normal((n, size, size)).astype(np.float32)
+            files[role + band] = str(tmp_path / f"{role}_{band}.npz")
+            save_patch_set(files[role + band], PatchSet(p, np.zeros((n, 3), np.int64),
+                                                        make_provenance(size, n, [{"source": f"band {band}"}])))
+    bundle = str(tmp_path / "pooled.zip")
+    assert main(["train", "--patches", files["traina"], files["trainb"], "--val-patches", files["vala"],
+                 files["valb"], "--no-net", "--backbone-kind", "correlated-mixture", "--backbone-components", "2",
+                 "--out", bundle, "--no-progress"]) == 0
+    meta = read_bundle_metadata(bundle)["metadata"]
+    assert [s["source"] for s in meta["data"]["train"]["sources"]] == ["band a", "band b"]
+    assert meta["data"]["train"]["n_patches"] == 32 and meta["data"]["val"]["n_patches"] == 6
+    assert _command_option(meta["command"], "--patches") == [files["traina"], files["trainb"]]
+    assert _command_option("x --val-patches one --out y", "--val-patches") == "one"
+    out = tmp_path / "out"
+    assert main(["validate", bundle, "--num-generated", "8", "--nll-trace", "exact", "--nll-size", "8",
+                 "--nll-control", "0", "--classifier-steps", "3", "--bootstrap", "50", "--out", str(out),
+                 "--no-progress"]) == 0
+    result = json.loads((out / "fidelity.json").read_text())
+    assert result["train_patches"] == [files["traina"], files["trainb"]]
+    assert result["val_patches"] == [files["vala"], files["valb"]] and result["n_real"] == 6
+    assert "128 8 x 8 tiles" in result["gaussian_baseline"]["nll"]  # 32 pooled patches, 4 tiles each
+    with pytest.raises(ValueError, match="different patch sizes"):
+        main(["train", "--patches", files["traina"], files["trainc"], "--no-net", "--out", bundle, "--no-progress"])

@@ -21,6 +21,7 @@ _EXPORTS = {
     "reduce_ccd_frame": ".ccd",
     "load_fits_image": ".fits",
     "load_patch_set": ".io",
+    "load_patch_sets": ".io",
     "save_patch_set": ".io",
     "mask_sources": ".masking",
     "extract_sky_patches": ".patches",
@@ -64,6 +65,7 @@ __all__ = [
     "train_val_patches",
     "save_patch_set",
     "load_patch_set",
+    "load_patch_sets",
     "random_translations",
     "random_flips",
     "random_rot90",
@@ -80,7 +82,7 @@ __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, [])
 if TYPE_CHECKING:
     from .ccd import CCDFrame, find_low_rows, load_ccd_frame, overscan_level, reduce_ccd_frame
     from .fits import load_fits_image
-    from .io import load_patch_set, save_patch_set
+    from .io import load_patch_set, load_patch_sets, save_patch_set
     from .masking import mask_sources
     from .patches import extract_sky_patches, extract_sky_patches_from_fits, train_val_patches
     from .patchset import PatchSet, concatenate_patch_sets

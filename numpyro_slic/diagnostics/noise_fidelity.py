@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import platform
 import shlex
-import sys
 import time
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -30,8 +29,8 @@ SHIPPED_VAL = {
 @dataclass
 class ValidateConfig:
     model: str
-    val_patches: str | None = None
-    train_patches: str | None = None
+    val_patches: str | list[str] | None = None
+    train_patches: str | list[str] | None = None
     num_generated: int = 64
     sde_steps: int = 100
     level_sigma: float | None = None
@@ -47,35 +46,46 @@ class ValidateConfig:
     seed: int = 0
     out_dir: str = "outputs/validate"
     progress: bool = True
+    command: str | None = None  # the command line that ran this, recorded in fidelity.json
 
 
-def _load_patches(spec: str):
-    from ..data import load_shipped
+def _load_patches(spec: str | list[str]):
+    """A shipped patch set's name or a patch-set file, or a list of them pooled into one set."""
+    from ..data import concatenate_patch_sets, load_shipped
     from ..data.io import load_patch_set
     from ..data.shipped import shipped_names
 
-    return load_shipped(spec) if spec in shipped_names() else load_patch_set(spec)
+    sets = [load_shipped(s) if s in shipped_names() else load_patch_set(s)
+            for s in ([spec] if isinstance(spec, str) else spec)]
+    return sets[0] if len(sets) == 1 else concatenate_patch_sets(sets)
 
 
-def _command_option(command: str, option: str) -> str | None:
+def _command_option(command: str, option: str) -> str | list[str] | None:
+    """The value(s) of ``option`` in a command line: one string, or a list when it takes several."""
     try:
         words = shlex.split(command)
     except ValueError:
         return None
     for i, w in enumerate(words[:-1]):
         if w == option:
-            return words[i + 1]
+            values = []
+            for v in words[i + 1:]:
+                if v.startswith("--"):
+                    break
+                values.append(v)
+            return values[0] if len(values) == 1 else values or None
     return None
 
 
 def resolve_patches(config: ValidateConfig, meta: dict) -> tuple[Any, str, Any, str | None]:
     """(val PatchSet, where it came from, train PatchSet or None, where it came from).
 
-    Defaults: the shipped held-out set of a shipped model, else the ``--val-patches`` file named in
-    the bundle's training command; training patches from the command's ``--patches`` when that file
-    exists here (for the shipped HST / JWST models: ``scripts/make_shipped_data.py`` makes them in
-    outputs/patches; the ground-ccd model's ship with the package), else None (the baseline is then
-    the bundle's GaussianBackbone, if it has one).
+    Each is a shipped name or a file, or a list of them pooled. Defaults: the shipped held-out set of
+    a shipped model, else the ``--val-patches`` files named in the bundle's training command;
+    training patches from the command's ``--patches`` when those files exist here (for the shipped
+    HST / JWST models ``scripts/make_shipped_data.py`` makes them in outputs/patches; the ground-ccd
+    model's ship with the package), else None (the baseline is then the bundle's GaussianBackbone,
+    if it has one).
     """
     command = (meta.get("metadata") or {}).get("command", "") or ""
     val_spec = config.val_patches or SHIPPED_VAL.get(config.model) or _command_option(command, "--val-patches")
@@ -191,7 +201,7 @@ def run_validation(config: ValidateConfig) -> dict[str, Any]:
 
     seconds["total_s"] = time.perf_counter() - t0
     result = {
-        "command": "numpyro-slic " + shlex.join(sys.argv[1:]),
+        "command": config.command,
         "model": config.model,
         "weights_sha256": meta["weights"]["sha256"],
         "parameterisation": meta["model"].get("parameterisation"),

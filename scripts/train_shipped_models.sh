@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Trains the shipped noise models, numpyro_slic/models/{jwst-nircam-f150w,hst-acs-f814w}.zip, and
-# (on request) ground-ccd-saao.zip. (jwst-nircam-f150w has no net: its backbone is fitted, in a second.)
+# (on request) jwst-nircam-lw.zip and ground-ccd-saao.zip. (The JWST models have
+# no net: their backbones are fitted, in a second each.)
 #
 # Usage: scripts/train_shipped_models.sh [PATCH_DIR] [OUT_DIR] [MODEL...]
 #   PATCH_DIR  training patch sets written by scripts/make_shipped_data.py (default outputs/patches)
 #   OUT_DIR    where the bundles go (default numpyro_slic/models)
-#   MODEL      jwst-nircam-f150w, hst-acs-f814w and/or ground-ccd-saao (default: the first two)
+#   MODEL      jwst-nircam-f150w, hst-acs-f814w, jwst-nircam-lw and/or ground-ccd-saao
+#              (default: the first two)
 # Extra flags for `numpyro-slic train` can be passed in $TRAIN_FLAGS (e.g. "--steps 200" for a dry
 # run, or "--parameterisation score --no-backbone" for an ablation).
 #
@@ -44,6 +46,17 @@ for model in $MODELS; do
       args=(--patches "$PATCH_DIR/jwst_f150w_sky_train.npz" --val-patches "$VAL_DIR/jwst_f150w_sky_val.npz"
             --no-net --backbone-kind correlated-mixture --backbone-components 4 --backbone-background
             --units "(image - background) / noise_map of JWST NIRCam F150W (COSMOS-Web); scale = robust sigma of that") ;;
+    jwst-nircam-lw)
+      # JWST long wavelength: F277W and F444W have the same noise (docs/noise_sources.md), so one
+      # model, the F150W recipe fitted to both bands' pooled patches (72 + 82 32 x 32 patches at
+      # 0.06", each band whitened by its two-level step map and in its own robust-sigma units:
+      # scale 1). Pooled, it beats the F277W-only fit on F277W held-out sky and equals the
+      # F444W-only fit on F444W (benchmarks/pooled_bands.py). Training sets from
+      # `scripts/make_shipped_data.py ../shared/data --sets bands`.
+      args=(--patches "$PATCH_DIR/jwst_f277w_sky_train.npz" "$PATCH_DIR/jwst_f444w_sky_train.npz"
+            --val-patches "$VAL_DIR/jwst_f277w_sky_val.npz" "$VAL_DIR/jwst_f444w_sky_val.npz"
+            --no-net --backbone-kind correlated-mixture --backbone-components 4 --backbone-background --scale 1.0
+            --units "robust-sigma units of each band's (image - background) / step noise map, JWST NIRCam F277W and F444W (COSMOS-Web); use model.with_scale(robust sigma of your sky)") ;;
     hst-acs-f814w)
       # 32 x 32 patches at stride 8 from three images in their own robust-sigma units: scale 1.
       args=(--patches "$PATCH_DIR/hst_f814w_sky_train.npz" --val-patches "$VAL_DIR/hst_f814w_sky_val.npz"

@@ -212,6 +212,11 @@ def test_shipped_models(name):
         s = _score(model, x)
         assert s.shape == shape and np.all(np.isfinite(np.asarray(s)))
     assert model.with_event_shape((100, 100)).reference().shape == (100, 100)
+    # `numpyro-slic validate <name>` finds its held-out sky in the package.
+    from numpyro_slic.diagnostics.noise_fidelity import SHIPPED_VAL, _load_patches
+
+    val = _load_patches(SHIPPED_VAL[name]).patches
+    assert val.ndim == 3 and len(val) >= 10 and np.all(np.isfinite(val))
 
 
 def test_train_command_writes_a_bundle(tmp_path):

@@ -9,8 +9,9 @@ A bundle holds two members:
 - ``weights.eqx``: the model's arrays, ``equinox.tree_serialise_leaves``.
 
 ``load_noise_model`` rebuilds the model skeleton from ``model.json`` (no weights are initialised),
-checks the checksum, and reads the arrays into it. Names of shipped models ("jwst-nircam-f150w",
-"hst-acs-f814w") resolve to ``numpyro_slic/models/<name>.zip`` inside the installed package.
+checks the checksum, and reads the arrays into it. Names of shipped models (``shipped_models()``:
+"jwst-nircam-f150w", "hst-acs-f814w", ...) resolve to ``numpyro_slic/models/<name>.zip`` inside the
+installed package.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ FORMAT = "numpyro-slic-noise-model"
 FORMAT_VERSION = 1
 _JSON = "model.json"
 _WEIGHTS = "weights.eqx"
-_SHIPPED = ("jwst-nircam-f150w", "hst-acs-f814w", "ground-ccd-saao")
+_SHIPPED = ("jwst-nircam-f150w", "jwst-nircam-lw", "hst-acs-f814w", "ground-ccd-saao")
 
 
 def shipped_models() -> tuple[str, ...]:

@@ -75,9 +75,14 @@ def summarise(out_dir, hit_sigma, hit_where, out_path, argv):
         meta = res.metadata
         if problem is None:
             info = meta["problem_info"]
+            if "tiles" not in info:
+                # Rebuilt with today's split these batches would be paired with other noise tiles.
+                raise SystemExit(f"{out_dir}: made with the tile split before 2026-11-29 (overlapping tiles); "
+                                 "summarise it at that code: git checkout ddb4c89 -- numpyro_slic benchmarks")
             problem = galaxy_coverage_problem(info["size"], info["noise_source"], likelihoods=("white",),
                                               level_sigma=info["level_sigma"], seed=info["split_seed"],
-                                              fit_max_abs=info.get("fit_max_abs"))
+                                              fit_max_abs=info.get("fit_max_abs"),
+                                              subtract_background="background_subtracted" in info)
         inj = make_injections(problem, res.ids, meta["seed"])
         images = np.asarray(jax.vmap(lambda t: problem.simulator(dict(zip(problem.params, t))))(
             jnp.asarray(res.truths, jnp.float32)))

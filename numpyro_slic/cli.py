@@ -386,9 +386,14 @@ def cmd_coverage(args: argparse.Namespace) -> int:
                           subtract_background=args.subtract_background, **extra)
         config = RunConfig(num_warmup=args.num_warmup, num_samples=args.num_samples, num_chains=args.num_chains,
                            max_tree_depth=args.max_tree_depth, batch_size=args.batch_size, min_ess=args.min_ess)
+        n_tiles = problem.info["tiles_injection"]
         print(f"numpyro-slic coverage: {problem.name}, {args.injections} injections from id {args.first_id}, "
-              f"{problem.info['tiles_injection']} real noise tiles (Gaussians fitted on {problem.info['tiles_fit']} others)",
-              file=sys.stderr)
+              f"{n_tiles} distinct real noise tiles (Gaussians fitted on {problem.info['tiles_fit']} tiles of the "
+              f"held-out sky they do not touch)", file=sys.stderr)
+        if args.first_id + args.injections > n_tiles:
+            print(f"numpyro-slic coverage: ids past {n_tiles - 1} reuse noise tiles (with other parameters), so "
+                  f"the test holds {n_tiles} independent noise draws, not {args.first_id + args.injections}",
+                  file=sys.stderr)
         for kind in args.likelihoods:
             run_injections(problem, _LIKELIHOOD_NAMES[kind], args.injections, args.out, config=config,
                            seed=args.seed, first_id=args.first_id, progress=not args.no_progress)

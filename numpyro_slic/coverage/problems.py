@@ -7,10 +7,10 @@ diffusion levels, and the bank of real noise patches that injections draw from.
 
 ``lens_coverage_problem`` is the demo's lens (``numpyro_slic.demo``): SIE + shear + Sersic source with
 the shipped F150W PSF at 0.03"/pixel, scaled to the image size, in real held-out JWST F150W or HST
-F814W sky noise. The held-out patches are cut into disjoint ``size x size`` tiles and shuffled once;
-the first ``fit_fraction`` of the tiles fit the white and stationary Gaussians, the rest are the
-injection noise. So no likelihood has seen the noise it is tested on, and the learned model never
-saw any of it (it was trained on the training split).
+F814W sky noise. The injection noise is distinct ``size x size`` tiles of the held-out patches (no
+two share a pixel); the white and stationary Gaussians are fitted to the held-out sky that no
+injection tile touches. So no likelihood has seen the noise it is tested on, and the learned model
+never saw any of it (it was trained on the training split).
 
 ``galaxy_coverage_problem`` is a PSF-convolved elliptical Sersic galaxy (6 parameters) on the same
 kind of tiles, for noise sources whose pixels do not suit the lens: the raw ground-based CCD frame
@@ -130,21 +130,45 @@ def noise_tiles(patches: np.ndarray, size: int) -> np.ndarray:
     return tiles.transpose(0, 1, 3, 2, 4).reshape(-1, size, size)
 
 
+def _tile_corners(positions: np.ndarray, shape: tuple[int, int], size: int) -> np.ndarray:
+    """(source, row, col) in its image of every tile ``noise_tiles`` cuts, in its order."""
+    rows, cols = shape[0] // size, shape[1] // size
+    r, c = np.meshgrid(np.arange(rows) * size, np.arange(cols) * size, indexing="ij")
+    offsets = np.stack([np.zeros(rows * cols, np.int64), r.ravel(), c.ravel()], 1)
+    return (np.asarray(positions, np.int64)[:, None, :] + offsets[None]).reshape(-1, 3)
+
+
+def _overlaps(corners: np.ndarray, others: np.ndarray, size: int) -> np.ndarray:
+    """Whether each ``size x size`` tile at ``corners`` shares a pixel with any tile at ``others``."""
+    same = corners[:, None, 0] == others[None, :, 0]
+    close = np.all(np.abs(corners[:, None, 1:] - others[None, :, 1:]) < size, axis=-1)
+    return np.any(same & close, axis=1)
+
+
 def _held_out_split(factory: str, noise_source: str, size: int, fit_fraction: float, seed: int,
                     likelihoods: tuple[str, ...], fit_max_abs: float | None = None,
                     subtract_background: bool = False):
     """Checks the common arguments; returns (patch set name, fit tiles, injection tiles, info).
 
-    The held-out patches are cut into disjoint ``size x size`` tiles, shuffled with ``seed``; the
-    first ``fit_fraction`` of them fit the Gaussians, the rest are the injection noise. With
-    ``fit_max_abs``, fit tiles with a pixel beyond it (sky sigma) are dropped (used by nothing), so
-    that a few cosmic rays do not inflate the Gaussians' variance: a robust Gaussian baseline.
+    The held-out patches overlap (cut at a stride smaller than their side), so their tiles share
+    sky. The injection noise is therefore drawn from *distinct* tiles (``noise.fidelity.distinct_crops``:
+    no two share a pixel), shuffled with ``seed``; ``fit_fraction`` of them are set aside and the
+    rest are the injection tiles. The Gaussians are fitted to every tile of the held-out patches
+    that shares no pixel with an injection tile, so no likelihood sees any of the sky it is tested
+    on. (Until 2026-11-29 all tiles were shuffled and split, so fit and injection tiles shared sky
+    and injections repeated each other's pixels: JWST F150W's 198 injection tiles at 32 x 32 hold
+    12 distinct ones.) ``info`` records the counts; an injection id past the number of injection
+    tiles reuses a tile (the runner takes tile ``id mod N``), with other parameters.
+
+    With ``fit_max_abs``, fit tiles with a pixel beyond it (sky sigma) are dropped (used by nothing),
+    so that a few cosmic rays do not inflate the Gaussians' variance: a robust Gaussian baseline.
     With ``subtract_background``, the (kept) fit tiles' mean pixel is subtracted from every tile: the
     background level measured on blank sky beside the target. The mean, not a clipped median, since
     it is the level a fitted sky offset under zero-mean noise estimates. A held-out region's residual
     level is otherwise one offset common to all its injections, which a zero-mean model cannot know.
     """
     from ..data import load_shipped
+    from ..noise.fidelity import distinct_crops
 
     if noise_source not in NOISE_SOURCES:
         raise ValueError(f"{factory}: unknown noise_source {noise_source!r}; choose one of {tuple(NOISE_SOURCES)}.")
@@ -154,22 +178,35 @@ def _held_out_split(factory: str, noise_source: str, size: int, fit_fraction: fl
     if not 0 < fit_fraction < 1:
         raise ValueError(f"{factory}: fit_fraction must be in (0, 1), got {fit_fraction}.")
     patch_name = NOISE_SOURCES[noise_source][0]
-    held_out = load_shipped(patch_name).patches
-    if not 16 <= size <= held_out.shape[-1]:
+    held_out = load_shipped(patch_name)
+    if not 16 <= size <= held_out.patches.shape[-1]:
         raise ValueError(
             f"{factory}: size must be between 16 and the {noise_source} held-out patches' "
-            f"{held_out.shape[-1]} pixels, got {size}."
+            f"{held_out.patches.shape[-1]} pixels, got {size}."
         )
-    tiles = noise_tiles(held_out, size)
-    tiles = tiles[np.random.default_rng(seed).permutation(len(tiles))]
-    n_fit = max(int(round(fit_fraction * len(tiles))), 2)
-    fit, inject, info = tiles[:n_fit], tiles[n_fit:], {}
+    distinct, where = distinct_crops(held_out.patches, held_out.positions, size)
+    order = np.random.default_rng(seed).permutation(len(distinct))
+    n_aside = max(int(round(fit_fraction * len(distinct))), 1)
+    if n_aside >= len(distinct):
+        raise ValueError(f"{factory}: the {noise_source} held-out patches hold {len(distinct)} distinct "
+                         f"{size} x {size} tiles, too few to set {n_aside} aside; use a smaller size.")
+    inject = distinct[order[n_aside:]]
+    inject_corners = np.asarray([np.asarray(held_out.positions[i], np.int64) + (0, r, c)
+                                 for i, r, c in (where[j] for j in order[n_aside:])])
+    tiles = noise_tiles(held_out.patches, size)
+    fit = tiles[~_overlaps(_tile_corners(held_out.positions, held_out.patches.shape[1:], size),
+                           inject_corners, size)]
+    info = {"tiles": "distinct injection tiles, fit tiles sharing no pixel with them",
+            "tiles_distinct": int(len(distinct)),
+            # (source, row, col) of each injection tile's corner in its image, in injection order.
+            "injection_tile_corners": inject_corners.tolist()}
     if fit_max_abs is not None:
         keep = np.abs(fit).max(axis=(1, 2)) <= fit_max_abs
-        if keep.sum() < 2:
-            raise ValueError(f"{factory}: fewer than 2 fit tiles lie within fit_max_abs = {fit_max_abs}.")
         fit = fit[keep]
-        info = {"fit_max_abs": float(fit_max_abs), "tiles_fit_dropped": int((~keep).sum())}
+        info |= {"fit_max_abs": float(fit_max_abs), "tiles_fit_dropped": int((~keep).sum())}
+    if len(fit) < 2:
+        raise ValueError(f"{factory}: fewer than 2 fit tiles ({len(fit)}) share no pixel with the injection "
+                         f"tiles{'' if fit_max_abs is None else ' and lie within fit_max_abs'}; raise fit_fraction.")
     if subtract_background:
         level = float(fit.mean())
         fit, inject = fit - level, inject - level

@@ -309,8 +309,8 @@ def lens_coverage_problem(
             then named ``lens<size>sky-<source>`` (14 parameters). None: no sky level.
         subtract_background: subtract the fit tiles' mean level (sky sigma) from every tile, fit and
             injection alike, as a fit subtracts the background of nearby blank sky; the name gets
-            ``-bgsub``. Without it a held-out region's residual level (JWST F150W: -0.11 sky sigma on
-            the fit tiles, -0.13 on the injection tiles) is a bias shared by every injection.
+            ``-bgsub``. Without it a held-out region's residual level (JWST F150W: about -0.1 sky
+            sigma) is a bias shared by every injection.
     """
     import jax.numpy as jnp
     import numpyro

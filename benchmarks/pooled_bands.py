@@ -10,10 +10,12 @@ of exact draws; classifier AUC). Beside each model's own paired difference to th
 Gaussian fitted to its training patches, it pairs the two models crop by crop (same crops, same
 perturbation) and pairs each with the band's own Gaussian. About 5 minutes on 2 CPU cores:
 
-    python scripts/make_shipped_data.py ../shared/data --sets bands      # outputs/patches/jwst_*_sky_train.npz
+    python scripts/make_shipped_data.py ../shared/data --sets bands --shipped-out /tmp/bands  # outputs/patches/jwst_*_sky_train.npz
     python benchmarks/pooled_bands.py --out benchmarks/results/pooled_bands.json
 
-Per run the bundles and fidelity.json files go to ``--work`` (outputs/pooled_bands).
+(``--shipped-out`` keeps the script from rewriting the shipped held-out sets: their arrays come out
+equal, their timestamps not.) Per run the bundles and fidelity.json files go to ``--work``
+(outputs/pooled_bands).
 """
 
 from __future__ import annotations

@@ -119,7 +119,7 @@ def _add_train(sub) -> None:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--fits", nargs="+", metavar="FILE", help="FITS images of sky")
     src.add_argument("--patches", nargs="+", metavar="NPZ",
-                     help="training patch set(s) (.npz); several of one patch size are pooled (e.g. two bands "
+                     help="training patch set(s) (.npz or shipped name); several of one patch size are pooled (e.g. two bands "
                           "with the same noise, docs/noise_sources.md)")
     p.add_argument("--val-patches", nargs="+", metavar="NPZ", help="validation patch set(s) (.npz), pooled as "
                    "--patches; with --fits the validation band of each image is used instead")
@@ -219,7 +219,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.fits:
         train, val = _fits_patch_sets(args)
     else:
-        from .data.io import load_patch_sets
+        from .data import load_patch_sets
 
         train = load_patch_sets(args.patches)
         val = None if args.val_patches is None else load_patch_sets(args.val_patches)

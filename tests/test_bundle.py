@@ -213,9 +213,10 @@ def test_shipped_models(name):
         assert s.shape == shape and np.all(np.isfinite(np.asarray(s)))
     assert model.with_event_shape((100, 100)).reference().shape == (100, 100)
     # `numpyro-slic validate <name>` finds its held-out sky in the package.
-    from numpyro_slic.diagnostics.noise_fidelity import SHIPPED_VAL, _load_patches
+    from numpyro_slic.data import load_patch_sets
+    from numpyro_slic.diagnostics.noise_fidelity import SHIPPED_VAL
 
-    val = _load_patches(SHIPPED_VAL[name]).patches
+    val = load_patch_sets(SHIPPED_VAL[name]).patches
     assert val.ndim == 3 and len(val) >= 10 and np.all(np.isfinite(val))
 
 

@@ -254,3 +254,9 @@ def test_pooled_bands_train_and_validate(tmp_path):
     assert "128 8 x 8 tiles" in result["gaussian_baseline"]["nll"]  # 32 pooled patches, 4 tiles each
     with pytest.raises(ValueError, match="different patch sizes"):
         main(["train", "--patches", files["traina"], files["trainc"], "--no-net", "--out", bundle, "--no-progress"])
+    from numpyro_slic.data import load_patch_sets
+
+    pooled = load_patch_sets(["jwst-f277w-sky-val", "jwst-f444w-sky-val"])  # shipped names pool too
+    assert len(pooled.patches) == 20 + 44 and len(pooled.provenance["sources"]) == 2
+    with pytest.raises(ValueError, match="not a patch set"):
+        load_patch_sets("jwst-f150w-psf")

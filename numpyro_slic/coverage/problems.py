@@ -169,7 +169,7 @@ def _held_out_split(factory: str, noise_source: str, size: int, fit_fraction: fl
     it is the level a fitted sky offset under zero-mean noise estimates. A held-out region's residual
     level is otherwise one offset common to all its injections, which a zero-mean model cannot know.
     """
-    from ..data import concatenate_patch_sets, load_shipped
+    from ..data import load_patch_sets
     from ..noise.fidelity import distinct_crops
 
     if noise_source not in NOISE_SOURCES:
@@ -180,8 +180,7 @@ def _held_out_split(factory: str, noise_source: str, size: int, fit_fraction: fl
     if not 0 < fit_fraction < 1:
         raise ValueError(f"{factory}: fit_fraction must be in (0, 1), got {fit_fraction}.")
     patch_name = NOISE_SOURCES[noise_source][0]
-    held_out = (load_shipped(patch_name) if isinstance(patch_name, str) else
-                concatenate_patch_sets([load_shipped(name) for name in patch_name]))
+    held_out = load_patch_sets(patch_name)
     if not 16 <= size <= held_out.patches.shape[-1]:
         raise ValueError(
             f"{factory}: size must be between 16 and the {noise_source} held-out patches' "

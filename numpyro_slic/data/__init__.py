@@ -21,7 +21,7 @@ _EXPORTS = {
     "reduce_ccd_frame": ".ccd",
     "load_fits_image": ".fits",
     "load_patch_set": ".io",
-    "load_patch_sets": ".io",
+    "load_patch_sets": ".shipped",
     "save_patch_set": ".io",
     "mask_sources": ".masking",
     "extract_sky_patches": ".patches",
@@ -82,10 +82,10 @@ __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, [])
 if TYPE_CHECKING:
     from .ccd import CCDFrame, find_low_rows, load_ccd_frame, overscan_level, reduce_ccd_frame
     from .fits import load_fits_image
-    from .io import load_patch_set, load_patch_sets, save_patch_set
+    from .io import load_patch_set, save_patch_set
     from .masking import mask_sources
     from .patches import extract_sky_patches, extract_sky_patches_from_fits, train_val_patches
     from .patchset import PatchSet, concatenate_patch_sets
     from .regions import Region, split_regions
-    from .shipped import Cutout, PSFImage, load_shipped, shipped_names, shipped_path
+    from .shipped import Cutout, PSFImage, load_patch_sets, load_shipped, shipped_names, shipped_path
     from .stats import lag_correlation, noise_statistics, noise_step_map, robust_sigma, sky_background

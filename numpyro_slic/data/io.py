@@ -10,9 +10,9 @@ from typing import Any, BinaryIO, Callable
 
 import numpy as np
 
-from .patchset import FORMAT, FORMAT_VERSION, PatchSet, concatenate_patch_sets
+from .patchset import FORMAT, FORMAT_VERSION, PatchSet
 
-__all__ = ["save_patch_set", "load_patch_set", "load_patch_sets", "atomic_write", "atomic_savez", "atomic_write_json"]
+__all__ = ["save_patch_set", "load_patch_set", "atomic_write", "atomic_savez", "atomic_write_json"]
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], Any]) -> None:
@@ -105,13 +105,3 @@ def load_patch_set(path: str | os.PathLike) -> PatchSet:
         )
     return PatchSet(contents["patches"], contents["positions"], provenance)
 
-
-def load_patch_sets(paths: str | os.PathLike | list) -> PatchSet:
-    """Reads one patch-set file, or several pooled into one PatchSet (``concatenate_patch_sets``:
-    one patch size, sources listed in order), e.g. two bands whose noise is the same. One path
-    gives its set unchanged."""
-    paths = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
-    if not paths:
-        raise ValueError("load_patch_sets needs at least one path.")
-    sets = [load_patch_set(p) for p in paths]
-    return sets[0] if len(sets) == 1 else concatenate_patch_sets(sets)

@@ -10,16 +10,17 @@ from __future__ import annotations
 import dataclasses
 import importlib.resources
 import json
+import os
 import pathlib
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 from jaxtyping import Bool, Float
 
 from .io import load_patch_set
-from .patchset import PatchSet
+from .patchset import PatchSet, concatenate_patch_sets
 
-__all__ = ["Cutout", "PSFImage", "load_shipped", "shipped_names", "shipped_path"]
+__all__ = ["Cutout", "PSFImage", "load_shipped", "load_patch_sets", "shipped_names", "shipped_path"]
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -149,3 +150,25 @@ def load_shipped(name: str) -> PatchSet | PSFImage | Cutout | pathlib.Path:
                 origin=tuple(int(v) for v in npz["origin"]),
                 provenance=json.loads(str(npz["provenance"])),
             )
+
+
+def load_patch_sets(specs: str | os.PathLike | Sequence[str | os.PathLike]) -> PatchSet:
+    """One patch set, or several pooled into one (``concatenate_patch_sets``: one patch size,
+    sources listed in order), e.g. two bands whose noise is the same. Each spec is a shipped
+    patch-set name (``shipped_names()``) or a file written by ``save_patch_set``; one spec gives
+    its set unchanged.
+
+    Raises:
+        ValueError: no spec, a shipped name that is not a patch set, or patch sets of two sizes.
+        FileNotFoundError: a path with no file.
+    """
+    specs = [specs] if isinstance(specs, (str, os.PathLike)) else list(specs)
+    if not specs:
+        raise ValueError("load_patch_sets needs at least one patch set.")
+    sets = []
+    for spec in specs:
+        loaded = load_shipped(spec) if isinstance(spec, str) and spec in _SHIPPED else load_patch_set(spec)
+        if not isinstance(loaded, PatchSet):
+            raise ValueError(f"load_patch_sets: the shipped {spec!r} is not a patch set.")
+        sets.append(loaded)
+    return sets[0] if len(sets) == 1 else concatenate_patch_sets(sets)

@@ -50,17 +50,6 @@ class ValidateConfig:
     command: str | None = None  # the command line that ran this, recorded in fidelity.json
 
 
-def _load_patches(spec: str | list[str]):
-    """A shipped patch set's name or a patch-set file, or a list of them pooled into one set."""
-    from ..data import concatenate_patch_sets, load_shipped
-    from ..data.io import load_patch_set
-    from ..data.shipped import shipped_names
-
-    sets = [load_shipped(s) if s in shipped_names() else load_patch_set(s)
-            for s in ([spec] if isinstance(spec, str) else spec)]
-    return sets[0] if len(sets) == 1 else concatenate_patch_sets(sets)
-
-
 def _command_option(command: str, option: str) -> str | list[str] | None:
     """The value(s) of ``option`` in a command line: one string, or a list when it takes several."""
     try:
@@ -88,6 +77,8 @@ def resolve_patches(config: ValidateConfig, meta: dict) -> tuple[Any, str, Any, 
     model's ship with the package), else None (the baseline is then the bundle's GaussianBackbone,
     if it has one).
     """
+    from ..data import load_patch_sets
+
     command = (meta.get("metadata") or {}).get("command", "") or ""
     val_spec = config.val_patches or SHIPPED_VAL.get(config.model) or _command_option(command, "--val-patches")
     if val_spec is None:
@@ -96,12 +87,12 @@ def resolve_patches(config: ValidateConfig, meta: dict) -> tuple[Any, str, Any, 
     train = None
     if train_spec is not None:
         try:
-            train = _load_patches(train_spec)
+            train = load_patch_sets(train_spec)
         except (FileNotFoundError, ValueError):
             if config.train_patches:
                 raise
             train_spec = None
-    return _load_patches(val_spec), val_spec, train, train_spec
+    return load_patch_sets(val_spec), val_spec, train, train_spec
 
 
 def run_validation(config: ValidateConfig) -> dict[str, Any]:

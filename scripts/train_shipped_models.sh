@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Trains the shipped noise models, numpyro_slic/models/{jwst-nircam-f150w,hst-acs-f814w}.zip, and
-# (on request) jwst-nircam-lw.zip and ground-ccd-saao.zip. (The JWST models have
+# (on request) jwst-nircam-lw.zip and ground-ccd-saao.zip. (The JWST and CCD models have
 # no net: their backbones are fitted, in a second each.)
 #
 # Usage: scripts/train_shipped_models.sh [PATCH_DIR] [OUT_DIR] [MODEL...]
@@ -67,19 +67,14 @@ for model in $MODELS; do
       # ground-ccd-sky-train, so PATCH_DIR may be numpyro_slic/data/shipped), a Gaussian core whose
       # background varies across the frame (the 32 x 32 tiles' k = 0 mode: 8.4x the white power)
       # plus cosmic-ray / hot-pixel hits (|z| > 5 at ~440x the Gaussian rate). Units: robust sigma
-      # 7.382 ADU of the frame's training band. The hits are too rare in training (26 distinct) for
-      # a net to learn their rate, and a 600-step net did not learn the low-k power either, so the
-      # backbone holds both: a stationary filter (the core's correlations, fitted with hits clipped)
-      # of i.i.d. 4-component Gaussian-mixture pixels (CorrelatedMixtureBackbone: an exact density)
-      # and the energy net learns the rest; 180-degree turns and flips (docs/noise_sources.md: this
-      # frame allows them, its row offsets forbid 90-degree rotations). Shipped model: 600 steps on
-      # 2 shared CPU cores, 1199 s (2026-11-29; numpyro_slic/models/PROVENANCE.md). The model before
-      # it (i.i.d. mixture backbone, same recipe) put galaxy fluxes 5-22 sd low (docs/coverage.md); a
-      # first one (score, Gaussian backbone, 2000 steps) was worse on every fidelity number
-      # (docs/noise_validation.md).
+      # 7.382 ADU of the frame's training band. No net (since 2026-11-29): the backbone holds the
+      # core's correlations (a stationary filter fitted with hits clipped), the grid-wide level (the
+      # k = 0 excess) and the hits' tails (i.i.d. 4-component Gaussian-mixture pixels), an exact
+      # density. The energy U-Net on it shipped before (600 steps, 1199 s on 2 CPU cores) moved the
+      # held-out DSM loss by under 3e-4 at every width and no fidelity number: the hits are too rare
+      # in training (26 distinct) for a net to learn their rate (numpyro_slic/models/PROVENANCE.md).
       args=(--patches "$PATCH_DIR/ground_ccd_sky_train.npz" --val-patches "$VAL_DIR/ground_ccd_sky_val.npz"
-            --crop-size 24 --parameterisation energy --backbone-kind correlated-mixture --backbone-components 4
-            --rot180 --flips --steps 600 --val-every 100 --checkpoint-every 100 --scale 1.0
+            --no-net --backbone-kind correlated-mixture --backbone-components 4 --backbone-background --scale 1.0
             --units "robust-sigma units (7.382 ADU) of a raw SAAO 1.0 m STE3 CCD frame, overscan-subtracted and dequantised") ;;
     *) echo "unknown model $model" >&2; exit 2 ;;
   esac

@@ -283,3 +283,52 @@ def test_shipped_ccd_model_beats_its_gaussian_on_held_out_ccd_sky():
     assert np.sum(diff < 0) >= 47 and np.median(diff) < -0.008
     hit = crops.reshape(len(crops), -1).max(axis=1) > 20.0  # a cosmic ray / hot pixel in the crop
     assert 2 <= hit.sum() <= 10 and np.all(diff[hit] < -0.05)
+
+
+def _fidelity_table_script():
+    import importlib.util
+    import pathlib
+
+    path = pathlib.Path(__file__).resolve().parents[1] / "scripts" / "fidelity_table.py"
+    spec = importlib.util.spec_from_file_location("fidelity_table", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_fidelity_targets_marks_each_target():
+    """``fidelity_targets`` on the committed CCD result (measured: NLL -1.4 se, kurtosis 0.07 of real,
+    4- and 5-sigma rates 1.00 and 0.81 of real, AUC 0.53), then on edited copies of it."""
+    import copy
+    import pathlib
+
+    from numpyro_slic.diagnostics.noise_fidelity import fidelity_targets
+
+    path = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "fidelity_ground-ccd-saao.json"
+    result = json.loads(path.read_text())
+    assert fidelity_targets(result) == {"nll": False, "kurtosis": False, "tail_4sigma": True, "tail_5sigma": True,
+                                        "auc": True}
+    edited = copy.deepcopy(result)
+    edited["nll"]["summary"]["diff_in_se"] = -3.5
+    edited["statistics"]["tail_over_real"]["model"]["4"] = 1.3
+    edited["statistics"]["tail_over_real"]["model"]["5"] = float("nan")  # no real pixel beyond 5 sigma
+    edited["statistics"]["pixels"]["model"]["excess_kurtosis"] = 0.8 * result["statistics"]["pixels"]["real"]["excess_kurtosis"]
+    edited["classifier"]["model"]["auc"] = 0.61
+    assert fidelity_targets(edited) == {"nll": True, "kurtosis": True, "tail_4sigma": False, "tail_5sigma": None,
+                                        "auc": False}
+
+
+def test_docs_fidelity_table_is_current(tmp_path):
+    """docs/noise_validation.md's table is what scripts/fidelity_table.py makes from the committed
+    results of the shipped models, and a result of other weights is refused."""
+    script = _fidelity_table_script()
+    assert script.main(["--check"]) == 0
+    table = script.comparison_table(script.load_results(script.ROOT / "benchmarks" / "results", ["ground-ccd-saao"]))
+    assert table.count("\n") == 15 and "| target: NLL beats the Gaussian by > 3 se | **not met** |" in table
+    stale = json.loads((script.ROOT / "benchmarks" / "results" / "fidelity_ground-ccd-saao.json").read_text())
+    stale["weights_sha256"] = "0" * 64
+    (tmp_path / "fidelity_ground-ccd-saao.json").write_text(json.dumps(stale))
+    with pytest.raises(ValueError, match="rerun its validation"):
+        script.load_results(tmp_path, ["ground-ccd-saao"])
+    with pytest.raises(FileNotFoundError, match="numpyro-slic validate hst-acs-f814w"):
+        script.load_results(tmp_path, ["hst-acs-f814w"])

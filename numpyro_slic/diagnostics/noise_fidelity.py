@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["ValidateConfig", "run_validation", "resolve_patches", "format_table"]
+__all__ = ["ValidateConfig", "run_validation", "resolve_patches", "format_table", "fidelity_targets", "comparison_table"]
 
 # Held-out sets of the shipped models (package data).
 SHIPPED_VAL = {
@@ -226,3 +226,100 @@ def format_table(result: dict[str, Any]) -> str:
     from ..noise.fidelity import summary_rows
 
     return "\n".join([f"| {result['model']} | | | |", "|---|---|---|---|", *summary_rows(result)])
+
+
+# Issue 11's fidelity targets, checked on one ``run_validation`` result.
+TAIL_TOLERANCE = 0.25  # kurtosis and the 4- and 5-sigma rates within 25% of the real held-out values
+NLL_TARGET_SE = 3.0  # the model beats the Gaussian by more than 3 bootstrap standard errors
+AUC_TARGET = 0.6  # a classifier cannot tell its draws from real sky much better than chance
+
+
+def fidelity_targets(result: dict[str, Any]) -> dict[str, bool | None]:
+    """Which fidelity targets one ``run_validation`` result meets (None: not decidable).
+
+    ``nll``: model - Gaussian below -``NLL_TARGET_SE`` bootstrap se; ``kurtosis``, ``tail_4sigma``,
+    ``tail_5sigma``: the draws' excess kurtosis and |z| > 4, 5 rates within ``TAIL_TOLERANCE`` of the
+    real held-out ones (None where the real patches have no such pixel); ``auc``: the classifier's
+    AUC for the model's draws at most ``AUC_TARGET``.
+    """
+    px = result["statistics"]["pixels"]
+    tor = result["statistics"]["tail_over_real"]["model"]
+
+    def within(ratio):
+        return None if ratio is None or not np.isfinite(ratio) else bool(abs(ratio - 1.0) <= TAIL_TOLERANCE)
+
+    real_k = px["real"]["excess_kurtosis"]
+    return {
+        "nll": bool(result["nll"]["summary"]["diff_in_se"] < -NLL_TARGET_SE),
+        "kurtosis": within(px["model"]["excess_kurtosis"] / real_k if real_k else None),
+        "tail_4sigma": within(tor["4"]),
+        "tail_5sigma": within(tor["5"]),
+        "auc": bool(result["classifier"]["model"]["auc"] <= AUC_TARGET),
+    }
+
+
+def comparison_table(results: dict[str, dict[str, Any]]) -> str:
+    """A markdown table of several ``run_validation`` results, one column per model (name -> result),
+    with each of issue 11's targets marked met or not (``fidelity_targets``)."""
+
+    def mark(ok):
+        return {True: "met", False: "**not met**", None: "n/a"}[ok]
+
+    def nll(r):
+        s = r["nll"]["summary"]
+        return f"{s['diff']:+.4f} +- {s['se_diff']:.4f} ({s['diff_in_se']:+.1f} se)"
+
+    def crops(r):
+        c = r["nll"]["crops"]
+        return f"{c['n']} distinct {c['size']} x {c['size']}, sigma {r['nll']['sigma']:.3g}"
+
+    def median(r):
+        s = r["nll"]["summary"]
+        return (f"{s['median_diff']:+.4f} +- {s['se_median_diff']:.4f}; lower on {s['a_below_b']} of {s['n']} "
+                f"(p {s['sign_test_p']:.1g})")
+
+    def kurtosis(r):
+        px = r["statistics"]["pixels"]
+        k = [px[who]["excess_kurtosis"] for who in ("real", "model", "gaussian")]
+        return " / ".join(f"{v:+.0f}" if abs(v) >= 100 else f"{v:+.3f}" for v in k)
+
+    def tails(who):
+        def cell(r):
+            tor, real = r["statistics"]["tail_over_real"][who], r["statistics"]["pixels"]["real"]
+            return " / ".join("-" if not np.isfinite(tor[s]) else f"{tor[s]:.2f}" for s in ("3", "4", "5")) + (
+                f" (real counts {real['tail_3sigma_count']}, {real['tail_4sigma_count']}, {real['tail_5sigma_count']})"
+                if who == "model" else "")
+        return cell
+
+    def auc(r):
+        c = r["classifier"]
+        return (f"{c['model']['auc']:.2f} +- {c['model']['auc_se']:.2f} (Gaussian {c['gaussian']['auc']:.2f} +- "
+                f"{c['gaussian']['auc_se']:.2f}; {c['model']['n_test_real']} test crops)")
+
+    def draws(r):
+        s = r["sampler"]
+        how = "exact" if s["method"] == "exact" else f"reverse SDE, {s.get('steps')} steps"
+        return f"{r['n_generated']}, {how}"
+
+    rows = [
+        ("weights sha256", lambda r: f"{r['weights_sha256'][:8]}..."),
+        ("NLL crops, level", crops),
+        ("NLL model - Gaussian (nats/pixel)", nll),
+        ("per crop: median; crops where the model is lower", median),
+        ("excess kurtosis real / model / Gaussian", kurtosis),
+        ("> 3 / 4 / 5 sigma rate, model over real", tails("model")),
+        ("the same, Gaussian over real", tails("gaussian")),
+        ("classifier AUC, model vs real", auc),
+        ("model draws", draws),
+    ]
+    targets = {name: fidelity_targets(r) for name, r in results.items()}
+    checks = [("target: NLL beats the Gaussian by > 3 se", "nll"),
+              ("target: kurtosis within 25% of real", "kurtosis"),
+              ("target: > 4 sigma rate within 25%", "tail_4sigma"),
+              ("target: > 5 sigma rate within 25%", "tail_5sigma"),
+              ("target: AUC <= 0.6", "auc")]
+    names = list(results)
+    lines = ["| | " + " | ".join(f"`{n}`" for n in names) + " |", "|---" * (len(names) + 1) + "|"]
+    lines += [f"| {label} | " + " | ".join(f(results[n]) for n in names) + " |" for label, f in rows]
+    lines += [f"| {label} | " + " | ".join(mark(targets[n][key]) for n in names) + " |" for label, key in checks]
+    return "\n".join(lines)

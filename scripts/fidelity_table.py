@@ -7,7 +7,9 @@
 Each shipped model's result is ``benchmarks/results/fidelity_<model>.json`` (the command that made it
 is inside, under ``command``). A JSON whose ``weights_sha256`` is not the shipped bundle's is refused:
 it describes another model. The table (``diagnostics.noise_fidelity.comparison_table``) has one
-column per model and marks each of issue 11's targets met or not.
+column per model and marks each of issue 11's targets met or not; a tail target reads "n/a" where
+the shipped held-out set has fewer than 5 distinct pixels beyond that many sigma
+(``noise.fidelity.distinct_tail_counts``).
 """
 
 from __future__ import annotations
@@ -17,9 +19,11 @@ import json
 import pathlib
 import sys
 
+from numpyro_slic.data import load_patch_sets
 from numpyro_slic.data.io import atomic_write
-from numpyro_slic.diagnostics.noise_fidelity import comparison_table
+from numpyro_slic.diagnostics.noise_fidelity import SHIPPED_VAL, comparison_table
 from numpyro_slic.noise.bundle import read_bundle_metadata, shipped_models
+from numpyro_slic.noise.fidelity import distinct_tail_counts
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs" / "noise_validation.md"
@@ -43,6 +47,15 @@ def load_results(results_dir: pathlib.Path, models) -> dict:
     return results
 
 
+def real_distinct_counts(models) -> dict:
+    """name -> distinct held-out pixels beyond 3, 4, 5 sigma, from the shipped held-out set(s)."""
+    counts = {}
+    for name in models:
+        val = load_patch_sets(SHIPPED_VAL[name])
+        counts[name] = distinct_tail_counts(val.patches, val.positions)
+    return counts
+
+
 def with_block(text: str, table: str) -> str:
     """``text`` with the part between the markers replaced by ``table``."""
     if START not in text or END not in text:
@@ -61,7 +74,7 @@ def main(argv=None) -> int:
     group.add_argument("--check", action="store_true", help=f"exit 1 if the block in {DOCS.name} is stale")
     args = parser.parse_args(argv)
 
-    table = comparison_table(load_results(args.results_dir, args.models))
+    table = comparison_table(load_results(args.results_dir, args.models), real_distinct_counts(args.models))
     if args.write_docs or args.check:
         text = DOCS.read_text()
         new = with_block(text, table)

@@ -316,6 +316,27 @@ def test_fidelity_targets_marks_each_target():
     edited["classifier"]["model"]["auc"] = 0.61
     assert fidelity_targets(edited) == {"nll": True, "kurtosis": True, "tail_4sigma": False, "tail_5sigma": None,
                                         "auc": False}
+    # Too few distinct real pixels beyond 4 sigma to test a rate to 25%: not decidable.
+    assert fidelity_targets(result, {"3": 200, "4": 4, "5": 13})["tail_4sigma"] is None
+    assert fidelity_targets(result, {"3": 200, "4": 5, "5": 13})["tail_4sigma"] is True
+
+
+def test_distinct_tail_counts_count_each_image_pixel_once():
+    """Overlapping patches hold an outlier several times; it is one pixel of its image."""
+    rng = np.random.default_rng(0)
+    images = rng.standard_normal((2, 16, 16))
+    images[0, 5, 6], images[0, 12, 3], images[1, 8, 8] = 10.0, -4.5, 6.0
+    patches, positions = [], []
+    for src in range(2):
+        for r in range(0, 9, 4):
+            for c in range(0, 9, 4):
+                patches.append(images[src, r:r + 8, c:c + 8])
+                positions.append((src, r, c))
+    patches = np.stack(patches)
+    counts = fidelity.distinct_tail_counts(patches, positions)
+    z = np.abs(images - np.median(patches)) / fidelity.pixel_statistics(patches)["robust_sigma"]
+    assert counts == {str(s): int(np.sum(z > s)) for s in (3, 4, 5)}
+    assert counts["5"] == 2 and fidelity.pixel_statistics(patches)["tail_5sigma_count"] > 2
 
 
 def test_docs_fidelity_table_is_current(tmp_path):

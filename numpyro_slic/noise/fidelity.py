@@ -384,6 +384,30 @@ def pixel_statistics(patches: Float[ArrayLike, "n H W"], *, n_boot: int = 200, s
     return out
 
 
+def distinct_tail_counts(
+    patches: Float[ArrayLike, "n H W"], positions: ArrayLike, thresholds=(3, 4, 5)
+) -> dict[str, int]:
+    """How many *distinct* image pixels lie beyond each threshold, in a set of overlapping patches.
+
+    ``pixel_statistics`` counts a pixel once per patch that holds it (up to 16 times at stride 8 on
+    32 x 32 patches), which is right for a rate and wrong for its uncertainty: this counts each
+    pixel once, by its position in its image (``positions``: ``(n, 3)`` source index, row, col of
+    each patch's corner, as in ``PatchSet``). Same standardisation as ``pixel_statistics``:
+    |x - median| / robust sigma of all the patches' pixels. Returns ``{"3": count, ...}``.
+    """
+    from ..data.stats import noise_statistics
+
+    x = np.asarray(patches, dtype=np.float64)
+    stats = noise_statistics(x)
+    z = np.abs(x - stats["median"]) / stats["robust_sigma"]
+    pos = np.asarray(positions, dtype=np.int64)
+    out = {}
+    for s in thresholds:
+        i, r, c = np.nonzero(z > s)
+        out[str(s)] = len(set(zip(pos[i, 0], pos[i, 1] + r, pos[i, 2] + c)))
+    return out
+
+
 def ks(a: ArrayLike, b: ArrayLike, centred: bool = False) -> dict[str, float]:
     """Two-sample KS statistic and p-value of pooled pixels (``centred``: each set's median removed).
 

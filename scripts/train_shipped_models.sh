@@ -58,9 +58,13 @@ for model in $MODELS; do
             --no-net --backbone-kind correlated-mixture --backbone-components 4 --backbone-background --scale 1.0
             --units "robust-sigma units of each band's (image - background) / step noise map, JWST NIRCam F277W and F444W (COSMOS-Web); use model.with_scale(robust sigma of your sky)") ;;
     hst-acs-f814w)
-      # 32 x 32 patches at stride 8 from three images in their own robust-sigma units: scale 1.
+      # 32 x 32 patches at stride 8 from three images in their own robust-sigma units: scale 1. A score
+      # U-Net on a correlated-mixture backbone (since 2026-11-29: the Gaussian backbone shipped
+      # before had 0.28 of the real excess kurtosis; this one beats it in held-out NLL by 11 se),
+      # 8000 steps (the validation loss still fell at the last check; 4868 s on 2 shared CPU cores).
       args=(--patches "$PATCH_DIR/hst_f814w_sky_train.npz" --val-patches "$VAL_DIR/hst_f814w_sky_val.npz"
-            --crop-size 24 --parameterisation score --steps 4000 --val-every 250 --checkpoint-every 500 --scale 1.0
+            --crop-size 24 --parameterisation score --backbone-kind correlated-mixture --backbone-components 4
+            --steps 8000 --val-every 500 --checkpoint-every 250 --scale 1.0
             --units "robust-sigma units of the image (use model.with_scale(robust_sigma_of_your_sky))") ;;
     ground-ccd-saao)
       # Raw SAAO 1.0 m CCD frame: 546 32 x 32 patches at stride 16 (also shipped as

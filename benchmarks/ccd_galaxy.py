@@ -20,11 +20,11 @@ bulk ESS and R-hat. The corner plot overlays the first seed's posteriors of the 
 
 ``--hit-study K`` instead places K galaxies from the prior on every injection tile that holds a pixel
 beyond ``--hit-sigma`` (ids tile + N k, k < K, for N injection tiles: other galaxies, centres and
-perturbations on the same sky) and runs every likelihood once per injection, in one batch. A
-Gaussian likelihood fails on a cosmic ray only where the ray lands on the galaxy, so per likelihood
-it reports all of them, and apart those whose hit pixel lies where the noise-free galaxy is
-brighter than ``--hit-where`` ("on the galaxy") and the rest: how many, how many converged, how
-many have a parameter beyond 3 posterior sd, and the median and largest max |mean - truth| / sd.
+perturbations on the same sky) and runs every likelihood once per injection, in one batch. Per
+likelihood it reports all of them, and apart those whose hit pixel lies where the noise-free
+galaxy is brighter than ``--hit-where`` ("on the galaxy") and the rest: how many, how many
+converged, how many have a parameter beyond 3 posterior sd, and the median and largest
+max |mean - truth| / sd.
 
     python benchmarks/ccd_galaxy.py --hit-study 20 --hit-sigma 10 --hit-where 0.5 \
         --out benchmarks/results/ccd_galaxy_hit_study.json

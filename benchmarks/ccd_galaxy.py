@@ -55,11 +55,21 @@ from numpyro_slic.coverage.runner import _batched_nuts, _chain_diagnostics  # th
 from numpyro_slic.data.io import atomic_write_json
 
 
+def _command(argv) -> str:
+    """The command line that ran this script, for the result JSON."""
+    return "python " + " ".join(shlex.quote(a) for a in [sys.argv[0], *(argv or sys.argv[1:])])
+
+
+def _clean_images(problem, truths) -> np.ndarray:
+    """Noise-free images ``(B, H, W)`` of parameter rows ``truths`` ``(B, P)``, one compiled call."""
+    simulate = jax.jit(jax.vmap(lambda t: problem.simulator(dict(zip(problem.params, t)))))
+    return np.asarray(simulate(jnp.asarray(truths, jnp.float32)))
+
+
 def pick(problem, seed, hit_sigma, hit_where, limit=400):
     """(hit id, clean id) by the rule in the module docstring."""
     inj = make_injections(problem, range(limit), seed)
-    truths = jnp.asarray(inj.truths, jnp.float32)
-    clean = np.asarray(jax.jit(jax.vmap(lambda t: problem.simulator(dict(zip(problem.params, t)))))(truths))
+    clean = _clean_images(problem, inj.truths)
     hit = clean_id = None
     for i, image in enumerate(clean):
         noise = problem.injection_noise[inj.noise_index[i]]
@@ -77,7 +87,7 @@ def summarise(out_dir, hit_sigma, hit_where, out_path, argv):
     from numpyro_slic.coverage import load_results
 
     index = json.load(open(os.path.join(out_dir, "index.json")))
-    result = {"command": "python " + " ".join(shlex.quote(a) for a in [sys.argv[0], *(argv or sys.argv[1:])]),
+    result = {"command": _command(argv),
               "folder": out_dir, "rule": f"hit: |noise| > {hit_sigma} where the galaxy > {hit_where}",
               "likelihoods": {}}
     problem = None
@@ -95,8 +105,7 @@ def summarise(out_dir, hit_sigma, hit_where, out_path, argv):
                                               fit_max_abs=info.get("fit_max_abs"),
                                               subtract_background="background_subtracted" in info)
         inj = make_injections(problem, res.ids, meta["seed"])
-        images = np.asarray(jax.vmap(lambda t: problem.simulator(dict(zip(problem.params, t))))(
-            jnp.asarray(res.truths, jnp.float32)))
+        images = _clean_images(problem, res.truths)
         noise = problem.injection_noise[inj.noise_index]
         hit = np.any((np.abs(noise) > hit_sigma) & (images > hit_where), axis=(1, 2))
         flat = res.draws.reshape(len(res.ids), -1, len(res.params))
@@ -134,12 +143,11 @@ def hit_study(args, choices, labels, config, argv) -> int:
     tiles = [i for i, t in enumerate(robust.injection_noise) if np.abs(t).max() > args.hit_sigma]
     ids = np.array([tile + n_tiles * k for tile in tiles for k in range(args.hit_study)])
     inj = make_injections(robust, ids, args.seed)
-    images = np.asarray(jax.jit(jax.vmap(lambda t: robust.simulator(dict(zip(robust.params, t)))))(
-        jnp.asarray(inj.truths, jnp.float32)))
+    images = _clean_images(robust, inj.truths)
     noise = robust.injection_noise[inj.noise_index]
     on_galaxy = np.any((np.abs(noise) > args.hit_sigma) & (images > args.hit_where), axis=(1, 2))
     out = {
-        "command": "python " + " ".join(shlex.quote(a) for a in [sys.argv[0], *(argv or sys.argv[1:])]),
+        "command": _command(argv),
         "problem": robust.name, "problem_info": robust.info, "sampling": config.sampling_dict(),
         "rule": f"tiles with |noise| > {args.hit_sigma}; 'on the galaxy': such a pixel where the galaxy > "
                 f"{args.hit_where} sky sigma",
@@ -212,7 +220,7 @@ def main(argv=None) -> int:
     hit, clean, inj = pick(robust, args.seed, args.hit_sigma, args.hit_where)
     cases = {"hit": hit, "clean": clean}
     out = {
-        "command": "python " + " ".join(shlex.quote(a) for a in [sys.argv[0], *(argv or sys.argv[1:])]),
+        "command": _command(argv),
         "problem": robust.name, "problem_info": robust.info,
         "plain_fit_mean_power": float(jnp.mean(plain.noises["stationary Gaussian"].power)),
         "robust_fit_mean_power": float(jnp.mean(robust.noises["stationary Gaussian"].power)),

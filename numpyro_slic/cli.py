@@ -158,6 +158,9 @@ def _add_train(sub) -> None:
     model.add_argument("--scale", type=float, default=None,
                        help="physical units per trained unit (default: the patch set's sigma)")
     model.add_argument("--units", default=None, help="what physical units mean, for the bundle's metadata")
+    model.add_argument("--init-from", default=None, metavar="MODEL",
+                       help="fine-tune: start from this bundle's (or shipped model's) net and keep its backbone; "
+                            "the network, model and backbone settings come from it (lower --lr)")
     model.add_argument("--no-net", action="store_true",
                        help="no U-Net: the fitted backbone alone (an exact density with exact draws; no "
                             "training steps), for data too few for a net to beat it (JWST F150W)")
@@ -177,7 +180,59 @@ def _add_train(sub) -> None:
                        help="continue from a checkpoint in --checkpoint-dir")
     train.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True)
     train.add_argument("--summary", default=None, help="also write the bundle's metadata to this JSON file")
-    p.set_defaults(func=cmd_train)
+    # The defaults of the settings --init-from takes from its bundle: a flag left at its default
+    # gives way to the bundle's value, a flag set to another value than the bundle's is an error.
+    p.set_defaults(func=cmd_train, init_defaults={k: p.get_default(k) for k in _INIT_SETTINGS})
+
+
+# ``numpyro-slic train`` flags that describe the model being trained, with where --init-from's bundle
+# holds each: its network config, sde, or model description.
+_INIT_SETTINGS = {
+    "width": ("net", "width"), "channel_mults": ("net", "channel_mults"),
+    "num_res_blocks": ("net", "num_res_blocks"), "padding": ("net", "padding"),
+    "parameterisation": ("model", "parameterisation"), "t_min": ("model", "t_min"),
+    "sde": ("sde", "kind"), "sigma_min": ("sde", "sigma_min"), "sigma_max": ("sde", "sigma_max"),
+    "backbone": ("model", "backbone"), "backbone_kind": ("model", "backbone_kind"),
+    "backbone_components": ("model", "backbone_components"), "backbone_background": ("model", "backbone_background"),
+}
+
+
+def _init_settings(args: argparse.Namespace):
+    """--init-from: the model to start from, and ``args`` with its settings filled in from it.
+
+    Raises ValueError where a flag was given another value than the bundle's.
+    """
+    import copy
+
+    from .noise.bundle import load_noise_model, read_bundle_metadata
+    from .noise.learned import backbone_kind
+
+    init = load_noise_model(args.init_from)
+    meta = read_bundle_metadata(args.init_from)
+    if getattr(init, "net", None) is None:
+        raise ValueError(f"--init-from {args.init_from}: that model has no net to start from (a backbone "
+                         "alone is fitted in a second: train with --no-net instead).")
+    trained = meta.get("metadata", {}).get("training", {}).get("config", {})
+    backbone = {"backbone": init.backbone is not None, "backbone_kind": backbone_kind(init.backbone) or "gaussian",
+                "backbone_components": trained.get("backbone_components", args.backbone_components),
+                "backbone_background": trained.get("backbone_background", args.backbone_background)}
+    source = {"net": init.net.config.to_dict(), "sde": init.sde.to_dict(),
+              "model": {"parameterisation": init.parameterisation, "t_min": init.t_min, **backbone}}
+    args = copy.copy(args)
+    clashes = []
+    for dest, (where, key) in _INIT_SETTINGS.items():
+        value = source[where].get(key)
+        if value is None:  # a VP schedule has no sigma_min/max
+            continue
+        value = tuple(value) if isinstance(value, list) else value
+        given = getattr(args, dest)
+        if given != args.init_defaults[dest] and given != value:
+            clashes.append(f"--{dest.replace('_', '-')} {given} (the bundle's: {value})")
+        setattr(args, dest, value)
+    if clashes:
+        raise ValueError(f"--init-from {args.init_from}: these flags differ from the model they start from: "
+                         + ", ".join(clashes) + ". Drop them; the bundle's settings are used.")
+    return init, meta["weights"]["sha256"], args
 
 
 def _fits_patch_sets(args):
@@ -216,6 +271,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     if not os.path.isdir(out_dir):
         print(f"numpyro-slic train: the directory of --out ({out_dir}) does not exist.", file=sys.stderr)
         return 2
+    init = init_sha = None
+    if args.init_from:
+        if args.no_net:
+            print("numpyro-slic train: --init-from starts from a net, so it cannot go with --no-net.", file=sys.stderr)
+            return 2
+        try:
+            init, init_sha, args = _init_settings(args)
+        except (ValueError, FileNotFoundError) as err:
+            print(f"numpyro-slic train: {err}", file=sys.stderr)
+            return 2
     if args.fits:
         train, val = _fits_patch_sets(args)
     else:
@@ -234,6 +299,8 @@ def cmd_train(args: argparse.Namespace) -> int:
                          backbone_background=args.backbone_background,
                          rot180=args.rot180, flips=args.flips)
     sde = VESDE(args.sigma_min, args.sigma_max) if args.sde == "ve" else VPSDE()
+    if init is not None:  # every setting the CLI has no flag for (norm, embedding, ...) too
+        net, sde = init.net.config, init.sde
     if args.no_net and not args.backbone:
         print("numpyro-slic train: --no-net keeps only the backbone, so it cannot go with --no-backbone.",
               file=sys.stderr)
@@ -247,7 +314,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             train, steps=args.steps, key=jax.random.key(args.seed), net=net, config=config, sde=sde,
             scale=args.scale, val_patches=val, checkpoint_dir=args.checkpoint_dir,
             checkpoint_every=args.checkpoint_every, resume=args.resume, progress=args.progress,
-            history=history,
+            history=history, init=init,
         )
     wall = time.perf_counter() - start
 
@@ -263,6 +330,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             "config": config.to_dict(),
             "sde": sde.to_dict(),
             "steps": 0 if args.no_net else args.steps,
+            "init_from": None if init is None else {"model": args.init_from, "weights_sha256": init_sha},
             "seed": args.seed,
             "device": jax.devices()[0].device_kind,
             "n_devices": jax.device_count(),

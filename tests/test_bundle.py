@@ -245,6 +245,44 @@ def test_train_command_writes_a_bundle(tmp_path):
     assert np.all(np.isfinite(np.asarray(_score(model, jnp.ones((8, 8))))))
 
 
+def test_train_init_from_fine_tunes_a_bundle(tmp_path):
+    """``numpyro-slic train --init-from BUNDLE`` takes the architecture, schedule and backbone from the
+    bundle (no flags needed), records what it started from, and refuses flags that contradict the
+    bundle, --no-net, and a bundle without a net."""
+    from numpyro_slic.cli import main
+    from numpyro_slic.data import PatchSet, save_patch_set
+    from numpyro_slic.data.patchset import make_provenance
+
+    rng = np.random.default_rng(1)
+    sets = {}
+    for role, n in [("train", 32), ("val", 8)]:
+        source = {"source": "synthetic", "sigma": 1.0, "units": "test units"}
+        sets[role] = str(tmp_path / f"{role}.npz")
+        save_patch_set(sets[role], PatchSet(rng.standard_normal((n, 8, 8)).astype(np.float32),
+                                            np.zeros((n, 3), np.int64), make_provenance(8, n, [source])))
+    data = ["--patches", sets["train"], "--val-patches", sets["val"], "--batch-size", "4", "--no-progress"]
+    first = str(tmp_path / "first.zip")
+    assert main(["train", *data, "--out", first, "--steps", "2", "--width", "8", "--channel-mults", "1",
+                 "--backbone-kind", "correlated-mixture", "--backbone-components", "2", "--sigma-max", "20"]) == 0
+    tuned = str(tmp_path / "tuned.zip")
+    assert main(["train", *data, "--out", tuned, "--steps", "2", "--lr", "1e-4", "--init-from", first]) == 0
+    a, b = load_noise_model(first), load_noise_model(tuned)
+    assert b.net.config == a.net.config and b.sde.to_dict() == a.sde.to_dict() == {"kind": "ve", "sigma_min": 0.01,
+                                                                                   "sigma_max": 20.0}
+    for x, y in zip(_arrays(a.backbone), _arrays(b.backbone)):
+        np.testing.assert_array_equal(x, y)
+    training = read_bundle_metadata(tuned)["metadata"]["training"]
+    assert training["init_from"] == {"model": first, "weights_sha256": read_bundle_metadata(first)["weights"]["sha256"]}
+    assert training["config"]["backbone_components"] == 2 and training["config"]["learning_rate"] == 1e-4
+
+    assert main(["train", *data, "--out", tuned, "--steps", "2", "--init-from", first, "--width", "16"]) == 2
+    assert main(["train", *data, "--out", tuned, "--init-from", first, "--no-net"]) == 2
+    alone = str(tmp_path / "alone.zip")
+    assert main(["train", *data, "--out", alone, "--no-net"]) == 0
+    assert main(["train", *data, "--out", tuned, "--steps", "2", "--init-from", alone]) == 2
+    assert main(["train", *data, "--out", tuned, "--steps", "2", "--init-from", str(tmp_path / "none.zip")]) == 2
+
+
 def test_backbone_alone_bundle_and_train_no_net(tmp_path):
     """``numpyro-slic train --no-net`` writes a bundle with no net ("net": null) that loads to the
     same backbone-alone model, exactly; --no-net with --no-backbone is refused."""

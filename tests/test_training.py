@@ -378,3 +378,55 @@ def test_bad_inputs():
         TrainConfig(backbone_kind="student-t")
     assert TrainConfig(backbone_kind="correlated-mixture").backbone_kind == "correlated-mixture"
     assert TrainConfig.from_dict(TrainConfig().to_dict()) == TrainConfig()
+
+
+def test_fine_tuning_starts_from_init_and_keeps_its_backbone(tmp_path):
+    """``init``: the run starts from the given net (a zero learning rate returns it unchanged), keeps
+    its backbone rather than refitting it to the new data, learns from there (10 steps from a trained
+    net beat 10 from scratch), and resumes only from its own checkpoints."""
+    oracle = _oracle(16)
+    train = np.asarray(oracle.sample(jax.random.key(20), (256,)))
+    other = 1.5 * np.asarray(oracle.sample(jax.random.key(21), (64,)))  # data the backbone never saw
+    val = np.asarray(oracle.sample(jax.random.key(22), (64,)))
+    kept = TrainConfig(batch_size=16, learning_rate=0.0, val_sigmas=SIGMAS, backbone=True,
+                       backbone_kind="correlated-mixture", backbone_components=2)
+    with_backbone = train_noise_model(train, steps=2, key=jax.random.key(23), net=TINY, config=kept, progress=False)
+    frozen = train_noise_model(other, steps=3, key=jax.random.key(24), net=TINY, config=kept, progress=False,
+                               init=with_backbone)
+    for a, b in zip(jax.tree.leaves(eqx.filter((with_backbone.net, with_backbone.backbone), eqx.is_array)),
+                    jax.tree.leaves(eqx.filter((frozen.net, frozen.backbone), eqx.is_array))):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)  # the EMA's float32 rounding
+    refitted = CorrelatedMixtureBackbone.from_patches(other, 2)
+    assert not np.allclose(refitted.core.kernel, frozen.backbone.core.kernel)
+
+    # Learning, without a backbone (which here would already be the oracle, leaving the net nothing).
+    fast = TrainConfig(batch_size=16, learning_rate=3e-3, warmup_steps=5, val_sigmas=SIGMAS)
+    start = train_noise_model(train, steps=60, key=jax.random.key(26), net=TINY, config=fast, progress=False)
+    slow = TrainConfig(batch_size=16, learning_rate=3e-4, warmup_steps=2, val_sigmas=SIGMAS)
+    tuned = train_noise_model(train, steps=10, key=jax.random.key(25), net=TINY, config=slow, progress=False,
+                              init=start, checkpoint_dir=tmp_path, checkpoint_every=5)
+    fresh = train_noise_model(train, steps=10, key=jax.random.key(25), net=TINY, config=slow, progress=False)
+    loss = {name: float(np.mean(validation_loss(m, val, sigmas=SIGMAS)))
+            for name, m in (("start", start), ("tuned", tuned), ("fresh", fresh))}
+    # 60 steps win 0.05 or more over a fresh net (test_training_lowers_the_validation_loss); 10
+    # small steps from there keep it, 10 from scratch cannot get there.
+    assert loss["tuned"] < loss["fresh"] - 0.02 and loss["tuned"] < loss["start"] + 0.01, loss
+
+    with pytest.raises(ValueError, match="init_sha256"):
+        train_noise_model(train, steps=10, key=jax.random.key(25), net=TINY, config=slow, progress=False,
+                          init=tuned, checkpoint_dir=tmp_path)
+
+
+def test_fine_tuning_refuses_another_architecture():
+    data = np.random.default_rng(0).standard_normal((32, 8, 8)).astype(np.float32)
+    config = TrainConfig(batch_size=8, backbone=True)
+    start = train_noise_model(data, steps=1, key=jax.random.key(0), net=TINY, config=config, progress=False)
+    wider = UNetConfig(width=16, channel_mults=(1,), embed_dim=16, groups=4)
+    with pytest.raises(ValueError, match="net: init has"):
+        train_noise_model(data, steps=1, key=jax.random.key(0), net=wider, config=config, init=start, progress=False)
+    with pytest.raises(ValueError, match="backbone_kind: init has gaussian, the run asks for mixture"):
+        train_noise_model(data, steps=1, key=jax.random.key(0), net=TINY, progress=False, init=start,
+                          config=TrainConfig(batch_size=8, backbone=True, backbone_kind="mixture"))
+    with pytest.raises(ValueError, match="without a net"):
+        train_noise_model(data, steps=1, key=jax.random.key(0), net=TINY, config=config, progress=False,
+                          init=LearnedNoise(None, backbone=start.backbone))

@@ -305,6 +305,11 @@ _BACKBONES = (GaussianBackbone, MixtureBackbone, CorrelatedMixtureBackbone)
 BACKBONE_KINDS = ("gaussian", "mixture", "correlated-mixture")
 
 
+def backbone_kind(backbone: Backbone | None) -> str | None:
+    """The ``BACKBONE_KINDS`` name of a backbone (None for none)."""
+    return None if backbone is None else BACKBONE_KINDS[_BACKBONES.index(type(backbone))]
+
+
 class LearnedNoise(NoiseModel):
     """A learned noise model: a trained U-Net (on an optional fitted backbone), or a fitted backbone
     alone (see the module docstring for the formulas).

@@ -53,6 +53,7 @@ from .learned import (
     LearnedNoise,
     MixtureBackbone,
     Parameterisation,
+    backbone_kind,
 )
 from .networks import UNet, UNetConfig
 from .sde import VESDE, VPSDE, dsm_loss, sample_t
@@ -178,6 +179,7 @@ def train_noise_model(
     resume: bool = True,
     progress: bool = True,
     history: list | None = None,
+    init: LearnedNoise | None = None,
 ) -> LearnedNoise:
     """Trains a ``LearnedNoise`` on noise patches by denoising score matching.
 
@@ -202,6 +204,12 @@ def train_noise_model(
             and checkpoint) is appended: step, train_loss (mean since the last read-out),
             patches_per_s (the first read-out includes compilation), and at validations val_loss
             (mean over levels), val_loss_per_level and best_step.
+        init: start from this trained model's net instead of random weights, and keep its backbone
+            (not refitted: the net learned what that backbone misses). For fine-tuning a shipped
+            model on one's own noise, or continuing a run on a fresh learning-rate schedule. Its
+            net, sde, parameterisation and backbone kind must be ``net``'s, ``sde``'s and
+            ``config``'s, else ValueError naming the differences. The optimiser starts afresh
+            (warmup, then cosine decay from ``config.learning_rate``: lower it for fine-tuning).
 
     Returns:
         The EMA-weighted ``LearnedNoise`` (``event_shape`` None, ``t_min`` = ``config.t_min``): the
@@ -218,11 +226,13 @@ def train_noise_model(
     scale = data_scale if scale is None else float(scale)
 
     k_init, k_train = jax.random.split(key)
+    if init is not None:
+        _check_init(init, net, config, sde)
     model = LearnedNoise(
-        UNet(net, key=k_init),
+        UNet(net, key=k_init) if init is None else init.net,
         sde,
         parameterisation=config.parameterisation,
-        backbone=_fit_backbone(data, config),
+        backbone=_fit_backbone(data, config) if init is None else init.backbone,
         reference_patch=(val if val is not None else data)[0],
         scale=scale,
         t_min=config.t_min,
@@ -243,7 +253,7 @@ def train_noise_model(
     state = (params, opt_state, params, params, jnp.asarray(jnp.inf), jnp.int32(0))
     start = 0
 
-    run_id = _run_fingerprint(data, net, config, sde, steps, key)
+    run_id = _run_fingerprint(data, net, config, sde, steps, key, init)
     ckpt_path = None if checkpoint_dir is None else os.path.join(os.fspath(checkpoint_dir), CHECKPOINT_NAME)
     if ckpt_path is not None:
         os.makedirs(os.fspath(checkpoint_dir), exist_ok=True)
@@ -478,9 +488,38 @@ def _progress_bar(steps: int, start: int, progress: bool):
     return tqdm(total=steps, initial=start, disable=not progress, unit="step", dynamic_ncols=True)
 
 
-def _run_fingerprint(data, net, config, sde, steps, key) -> dict:
-    """What a checkpoint must match to be resumed: data, configuration, steps and key."""
-    return {
+def _check_init(init, net: UNetConfig, config: TrainConfig, sde) -> None:
+    """Refuses an ``init`` model that is not the architecture this run trains."""
+    if not isinstance(init, LearnedNoise) or init.net is None:
+        raise ValueError(
+            "init must be a LearnedNoise with a net (a backbone alone is fitted, not trained: "
+            f"use fit_backbone_model); got {type(init).__name__}"
+            + (" without a net." if isinstance(init, LearnedNoise) else ".")
+        )
+    wanted = {"net": (init.net.config.to_dict(), net.to_dict()),
+              "sde": (init.sde.to_dict(), sde.to_dict()),
+              "parameterisation": (init.parameterisation, config.parameterisation),
+              "backbone_kind": (backbone_kind(init.backbone), config.backbone_kind if config.backbone else None)}
+    diff = {k: v for k, v in wanted.items() if v[0] != v[1]}
+    if diff:
+        raise ValueError(
+            "init is not the model this run would train; it differs in "
+            + "; ".join(f"{k}: init has {a}, the run asks for {b}" for k, (a, b) in diff.items())
+            + ". Pass the init model's settings (numpyro-slic train --init-from takes them from the bundle)."
+        )
+
+
+def _weights_sha256(module) -> str:
+    buf = io.BytesIO()
+    eqx.tree_serialise_leaves(buf, jax.device_get(module))
+    return hashlib.sha256(buf.getvalue()).hexdigest()
+
+
+def _run_fingerprint(data, net, config, sde, steps, key, init=None) -> dict:
+    """What a checkpoint must match to be resumed: data, configuration, steps, key and the
+    starting weights of a fine-tuning run."""
+    extra = {} if init is None else {"init_sha256": _weights_sha256((init.net, init.backbone))}
+    return {**extra,
         "data_shape": list(data.shape),
         "data_sha256": hashlib.sha256(np.ascontiguousarray(data).tobytes()).hexdigest(),
         "net": net.to_dict(),

@@ -10,6 +10,7 @@ import pytest
 
 from numpyro_slic.noise import fidelity
 from numpyro_slic.noise.analytic import StationaryGaussianNoise
+from numpyro_slic.diagnostics.noise_fidelity import _SAMPLERS, ValidateConfig
 
 SHAPE = (8, 8)
 
@@ -158,7 +159,7 @@ def test_validate_command_end_to_end(tmp_path, capsys):
 
     paths = _tiny_bundle(tmp_path)
     out = tmp_path / "out"
-    rc = main(["validate", paths["model"], "--num-generated", "12", "--sde-steps", "3", "--nll-patches", "5",
+    rc = main(["validate", paths["model"], "--num-generated", "12", "--nll-patches", "5",
                "--nll-probes", "1", "--nll-rtol", "1e-3", "--nll-control", "1", "--classifier-steps", "5",
                "--bootstrap", "100", "--out", str(out), "--no-progress"])
     assert rc == 0
@@ -170,7 +171,9 @@ def test_validate_command_end_to_end(tmp_path, capsys):
     assert 0 <= result["classifier"]["model"]["auc"] <= 1
     # The classifier compares the NLL's distinct crops (independent real sky), not the patches.
     assert result["classifier"]["model"]["crop_size"] == 8 and result["classifier"]["model"]["real_crops"] == 5
-    assert result["sampler"]["method"] == "euler_maruyama"
+    # Draws by the probability-flow ODE, the density the NLL scores; --sampler sde is the reverse SDE.
+    assert result["sampler"]["method"] == "ode" and result["sampler"]["rtol"] == 1e-5
+    assert _SAMPLERS["sde"](ValidateConfig(model="m", sde_steps=3))["steps"] == 3
     for name in ("real", "model", "gaussian"):
         assert np.isfinite(result["statistics"]["pixels"][name]["excess_kurtosis"])
     for fig in result["figures"].values():

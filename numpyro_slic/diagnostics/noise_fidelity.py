@@ -52,10 +52,11 @@ class ValidateConfig:
 
 
 # How ``run_validation`` draws from a score model (a backbone alone is drawn exactly). "ode", the
-# default, is the probability-flow ODE: the same density the held-out NLL scores, so the draws and the
-# NLL describe one distribution. The reverse SDE's tails converge slowly in its steps: on the shipped
-# HST model, 256 draws with the same keys gave excess kurtosis 0.147 (100 Euler-Maruyama steps), 0.165
-# (400) and 0.192 (ODE); real held-out 0.198 (docs/noise_validation.md, "Which sampler").
+# default, is the probability-flow ODE: the density the held-out NLL scores, so the draws and the
+# NLL describe one distribution. For a learned score (not an exact gradient field) the reverse SDE
+# is another one: on the shipped HST model, 256 draws with the same keys had excess kurtosis 0.147,
+# 0.165 and 0.158 at 100, 400 and 1000 Euler-Maruyama steps and 0.192 by the ODE; real held-out
+# 0.198 (benchmarks/sampler_tails.py; docs/noise_validation.md, "Which sampler draws a score model").
 _SAMPLERS = {
     "ode": lambda c: {"method": "ode", "rtol": 1e-5, "atol": 1e-5, "data_variance": 1.0, "denoise": True,
                       "function": "numpyro_slic.noise.sampling.sample_noise_unit (diffrax Tsit5)"},

@@ -1,0 +1,44 @@
+"""What bounds jwst-nircam-lw's held-out NLL margin over the Gaussian: the recipe or the data?
+
+The shipped recipe (a CorrelatedMixtureBackbone, 4 components, kernel radius 16, grid-wide level)
+with each setting varied (components 1 to 6; radius 8, 16; level on/off), fitted to the same pooled
+F277W + F444W training patches and scored exactly on the crops ``numpyro-slic validate
+jwst-nircam-lw --nll-size 16`` scores (distinct 16 x 16, perturbed once at sigma 0.0101, seed 0),
+each against the Gaussian validate fits to the training patches' 16 x 16 tiles. components=1 is
+the core alone, a stationary Gaussian. 20 fits in about 20 s on 2 CPU cores:
+
+    python scripts/make_shipped_data.py ../shared/data --sets bands --shipped-out /tmp/bands
+    python benchmarks/lw_backbone_settings.py     # -> benchmarks/results/lw_backbone_settings.json
+"""
+import itertools
+import json
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from numpyro_slic.data import load_patch_sets
+from numpyro_slic.data.io import atomic_write_json
+from numpyro_slic.noise import fidelity
+from numpyro_slic.noise.learned import CorrelatedMixtureBackbone
+
+train = load_patch_sets(["outputs/patches/jwst_f277w_sky_train.npz", "outputs/patches/jwst_f444w_sky_train.npz"])
+val = load_patch_sets(["jwst-f277w-sky-val", "jwst-f444w-sky-val"])
+x = np.asarray(train.patches, np.float64)
+crops, _ = fidelity.distinct_crops(np.asarray(val.patches, np.float64), val.positions, 16)
+sigma = float(json.load(open("benchmarks/results/fidelity_jwst-nircam-lw.json"))["nll"]["sigma"])
+y = fidelity.perturb_once(crops, sigma, 0)
+gauss, _ = fidelity.gaussian_baseline(x, (16, 16))
+g = fidelity.gaussian_nll_per_pixel(gauss, y, sigma)
+out = {"sigma": sigma, "n_crops": len(crops), "runs": []}
+for comp, radius, bg in itertools.product((1, 2, 3, 4, 6), (8, 16), (False, True)):
+    t = time.perf_counter()
+    bb = CorrelatedMixtureBackbone.from_patches(x, comp, radius, background=bg)
+    e = np.asarray(jax.vmap(lambda u: bb.energy(u, sigma))(jnp.asarray(y))) / 256
+    s = fidelity.paired_bootstrap(e, g, n_boot=2000, seed=0)
+    row = {"components": comp, "radius": radius, "background": bg, "diff": s["diff"], "se": s["se_diff"],
+           "in_se": s["diff"] / s["se_diff"], "seconds": time.perf_counter() - t}
+    out["runs"].append(row)
+    print(row, flush=True)
+atomic_write_json("benchmarks/results/lw_backbone_settings.json", out, indent=1)

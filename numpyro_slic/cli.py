@@ -205,10 +205,15 @@ def _init_settings(args: argparse.Namespace):
     import copy
 
     from .noise.bundle import load_noise_model, read_bundle_metadata
+    from .noise.calibration import CalibratedNoise
     from .noise.learned import backbone_kind
 
     init = load_noise_model(args.init_from)
     meta = read_bundle_metadata(args.init_from)
+    if isinstance(init, CalibratedNoise):  # its calibration was fitted to the old net's score
+        print(f"numpyro-slic train: --init-from {args.init_from}: its score calibration is not carried over "
+              "(refit one on the new model: noise.calibration.fit_calibration).", file=sys.stderr)
+        init = init.base
     if getattr(init, "net", None) is None:
         raise ValueError(f"--init-from {args.init_from}: that model has no net to start from (a backbone "
                          "alone is fitted in a second: train with --no-net instead).")
@@ -490,8 +495,9 @@ def _add_validate(sub) -> None:
             "Held-out negative log-likelihood per pixel (probability-flow ODE) against the stationary "
             "Gaussian fitted to the training patches, on the same once-perturbed patches, with bootstrap "
             "standard errors of the paired difference; kurtosis, |z| > 3, 4, 5 tail rates and power spectra "
-            "of the model's draws (probability-flow ODE by default) against the real patches; a small CNN's real-vs-generated AUC beside its "
-            "AUC for the Gaussian's exact draws. Writes fidelity.json and figures to --out."
+            "of the model's draws (probability-flow ODE by default) against the real patches; a small CNN's "
+            "real-vs-generated AUC beside its AUC for the Gaussian's exact draws. Writes fidelity.json and "
+            "figures to --out."
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )

@@ -174,6 +174,8 @@ def test_validate_command_end_to_end(tmp_path, capsys):
     # Draws by the probability-flow ODE, the density the NLL scores; --sampler sde is the reverse SDE.
     assert result["sampler"]["method"] == "ode" and result["sampler"]["rtol"] == 1e-5
     assert _SAMPLERS["sde"](ValidateConfig(model="m", sde_steps=3))["steps"] == 3
+    with pytest.raises(ValueError, match="sampler must be one of"):
+        ValidateConfig(model="m", sampler="pc")
     for name in ("real", "model", "gaussian"):
         assert np.isfinite(result["statistics"]["pixels"][name]["excess_kurtosis"])
     for fig in result["figures"].values():

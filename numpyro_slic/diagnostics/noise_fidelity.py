@@ -1,8 +1,9 @@
 """``numpyro-slic validate``: one noise model against real held-out noise (``noise.fidelity`` metrics).
 
-``run_validation`` loads the model and the patch sets, draws from the model (probability-flow ODE, reverse SDE or, for a backbone alone, exactly) and from
-the Gaussian baseline (exactly), computes the held-out NLL, the generated-vs-real statistics and
-the classifier two-sample test, and writes ``fidelity.json`` and figures to ``out_dir``.
+``run_validation`` loads the model and the patch sets, draws from the model (probability-flow ODE
+or reverse SDE; a backbone alone exactly) and from the Gaussian baseline (exactly), computes the
+held-out NLL, the generated-vs-real statistics and the classifier two-sample test, and writes
+``fidelity.json`` and figures to ``out_dir``.
 """
 
 from __future__ import annotations
@@ -49,6 +50,10 @@ class ValidateConfig:
     out_dir: str = "outputs/validate"
     progress: bool = True
     command: str | None = None  # the command line that ran this, recorded in fidelity.json
+
+    def __post_init__(self):
+        if self.sampler not in _SAMPLERS:
+            raise ValueError(f"ValidateConfig: sampler must be one of {sorted(_SAMPLERS)}, got {self.sampler!r}.")
 
 
 # How ``run_validation`` draws from a score model (a backbone alone is drawn exactly). "ode", the
@@ -153,8 +158,8 @@ def run_validation(config: ValidateConfig) -> dict[str, Any]:
     nll["baseline"] = how
     seconds["nll_s"] = time.perf_counter() - t
 
-    # 2. Draws: the model by the probability-flow ODE or the reverse SDE (a backbone alone exactly), the baseline (fitted at the
-    # held-out patch size) exactly.
+    # 2. Draws: the model by the probability-flow ODE or the reverse SDE (a backbone alone exactly),
+    # the baseline (fitted at the held-out patch size) exactly.
     t = time.perf_counter()
     if getattr(model, "exact_sampler", False):
         sampler = {"method": "exact", "function": "LearnedNoise.unit_sample (the backbone's exact draws)"}

@@ -9,7 +9,9 @@ held-out patches. Beside it, the held-out NLL per pixel of a ``CorrelatedMixture
 components; an exact density, no net) and of the stationary Gaussian, both fitted to the training
 patches, on the held-out crops perturbed once at the level the shipped models' t_min gives (sigma
 0.0101), with paired bootstrap errors, and the same statistics of the backbone's exact draws
-(``CorrelatedMixtureBackbone.sample``, as many crops as the training band has).
+(``CorrelatedMixtureBackbone.sample``, as many crops as the training band has). The excess kurtosis
+is also given with each crop in units of its own median and robust sigma, which takes out what an
+rms variation across a band adds.
 
 Sets: the JWST bands whitened as ``scripts/make_shipped_data.py`` whitens them, F150W both ways
 (the shipped "noise_map" whitening, and "smoothed", which removes the pixel's own Poisson term,
@@ -29,6 +31,7 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
+import scipy.stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 import make_shipped_data as shipped  # noqa: E402
@@ -55,6 +58,13 @@ def compare(train, val, crop: int, components: int = 4) -> dict:
     scale = fidelity.pixel_statistics(tr, n_boot=2)["robust_sigma"]
     tr, va = tr / scale, va / scale
     stats = {"train": fidelity.pixel_statistics(tr), "val": fidelity.pixel_statistics(va)}
+    # Each crop in units of its own median and robust sigma: kurtosis that a depth (rms) variation
+    # across the band would add is gone from this one.
+    for band, crops in (("train", tr), ("val", va)):
+        flat = crops.reshape(len(crops), -1)
+        med = np.median(flat, axis=1, keepdims=True)
+        own = (flat - med) / (1.4826 * np.median(np.abs(flat - med), axis=1, keepdims=True))
+        stats[band]["excess_kurtosis_crop_normalised"] = float(scipy.stats.kurtosis(own.ravel()))
     keys = ["excess_kurtosis"] + [f"tail_{s}sigma_over_gaussian" for s in (3, 4, 5)]
     extra = ["excess_kurtosis_se", "median", "robust_sigma"] + [f"tail_{s}sigma_count" for s in (3, 4, 5)]
     ratio = {k: stats["val"][k] / stats["train"][k] if stats["train"][k] else float("nan") for k in keys}
@@ -72,6 +82,8 @@ def compare(train, val, crop: int, components: int = 4) -> dict:
         "scale": scale,
         "n_crops": {"train": len(tr), "val": len(va)},
         **{band: {k: stats[band][k] for k in keys + extra} for band in ("train", "val", "backbone draws")},
+        "excess_kurtosis_crop_normalised": {band: stats[band]["excess_kurtosis_crop_normalised"]
+                                            for band in ("train", "val")},
         "val_over_train": ratio,
         "nll": {"sigma": SIGMA, "gaussian": how,
                 "backbone": f"CorrelatedMixtureBackbone.from_patches(train, {components}), exact",

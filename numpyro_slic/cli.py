@@ -404,9 +404,10 @@ def _add_coverage(sub) -> None:
                         "exponential galaxy (6 parameters, pixel units; for noise like ground-ccd)")
     p.add_argument("--size", type=int, default=32, choices=(16, 32, 64),
                    help="image side in pixels (lens: the field is 1.92\" at every size)")
-    p.add_argument("--noise", choices=("jwst-f150w", "jwst-lw", "hst-f814w", "ground-ccd"), default="jwst-f150w",
-                   help="real held-out noise and the noise model of that source (jwst-nircam-f150w, jwst-nircam-lw: "
-                        "F277W + F444W, hst-acs-f814w, ground-ccd-saao)")
+    p.add_argument("--noise", choices=("jwst-f150w", "jwst-sw", "jwst-lw", "hst-f814w", "ground-ccd"),
+                   default="jwst-f150w",
+                   help="real held-out noise and the noise model of that source (jwst-nircam-f150w, jwst-nircam-sw: "
+                        "F115W + F150W, jwst-nircam-lw: F277W + F444W, hst-acs-f814w, ground-ccd-saao)")
     p.add_argument("--noise-model", default=None,
                    help="the SLIC likelihood's noise model: shipped name or bundle path (default: the source's)")
     p.add_argument("--fit-max-abs", type=float, default=None,

@@ -9,9 +9,10 @@ which writes
     numpyro_slic/data/shipped/   jwst_f150w_sky_val.npz, hst_f814w_sky_val.npz, jwst_f150w_psf.npz,
                                  cosmos_web_ring_f150w.npz, ground_ccd_sky_{val,train}.npz,
                                  PROVENANCE.md                                 (package data)
-                                 jwst_{f115w,f277w,f444w}_sky_val.npz
+                                 jwst_{f115w,f150w_smoothed,f277w,f444w}_sky_val.npz
     outputs/patches/             jwst_f150w_sky_train.npz, hst_f814w_sky_train.npz,
-                                 ground_ccd_sky_train.npz, jwst_{f115w,f277w,f444w}_sky_train.npz,
+                                 ground_ccd_sky_train.npz,
+                                 jwst_{f115w,f150w_smoothed,f277w,f444w}_sky_train.npz,
                                  stats.json
 
 The preparation of each image (``prepare_jwst``, ``prepare_hst``, ``prepare_ccd``: masks, whitening)
@@ -21,7 +22,7 @@ is shared with ``benchmarks/noise_survey.py``, which measures the noise of every
 PROVENANCE.md); ``--sets ccd-fits`` only the small raw FITS cutout of the same frame
 (ground_ccd_raw_cutout.fits, for notebooks/04_train_your_own_noise_model.ipynb, and its section);
 ``--sets space`` only the JWST F150W / HST ones; ``--sets bands`` only the other JWST bands'
-(F115W, F277W, F444W) validation sets (shipped), training sets (outputs/patches) and their section.
+(F115W, F277W, F444W, and F150W whitened like F115W) validation sets (shipped), training sets (outputs/patches) and their section.
 The first argument is the ``shared/data`` folder described by its PROVENANCE.md; ``--shipped-out`` and
 ``--train-out`` change the two output folders. Validation (shipped) and training patches come from
 disjoint bands of each image (``split_regions`` with an 8-pixel gap, about 3x the noise's correlation
@@ -102,12 +103,15 @@ JWST_BANDS = ("F115W", "F150W", "F277W", "F444W")
 #   noise_step_map finds in the pixels.
 JWST_WHITENING = {"F115W": "smoothed", "F150W": "noise_map", "F277W": "step", "F444W": "step"}
 NOISE_MAP_MEDIAN = 9  # side of the median filter of "smoothed", pixels
-# Patch sets of the other bands (--sets bands): 64 x 64 at 0.03"/px, 32 x 32 (the same sky) at 0.06"/px,
-# both sets at stride 8 like F150W's (random crops then give every translation). The masks leave
-# few windows in each held-out band, so every validation file stays under 0.4 MB.
-BAND_PATCHES = {"F115W": dict(patch_size=64, stride=8, val_stride=8),
-                "F277W": dict(patch_size=32, stride=8, val_stride=8),
-                "F444W": dict(patch_size=32, stride=8, val_stride=8)}
+# Patch sets of the other bands (--sets bands), file stem -> (band, whitening): 64 x 64 at 0.03"/px,
+# 32 x 32 (the same sky) at 0.06"/px, both sets at stride 8 like F150W's (random crops then give every
+# translation). "f150w_smoothed" is the F150W sky of the shipped F150W sets (the same windows) whitened
+# like F115W's, so that the short-wavelength pair can be pooled under one whitening
+# (docs/noise_sources.md, decision (a)). The masks leave few windows in each held-out band: every
+# validation file stays under 1.1 MB.
+BAND_SETS = {"f115w": ("F115W", "smoothed"), "f150w_smoothed": ("F150W", "smoothed"),
+             "f277w": ("F277W", "step"), "f444w": ("F444W", "step")}
+BAND_PATCH_SIZE = {"F115W": 64, "F150W": 64, "F277W": 32, "F444W": 32}
 # Source masking (mask_sources) settings; the GalSim stamp gets a wider margin (see hst_sets).
 MASK = dict(method="segmentation", nsigma=3.0, npixels=5, dilate=4, smooth_fwhm=2.0)
 # The raw CCD frame: detect stars on a 5 x 5 median-filtered image, so that cosmic rays and hot
@@ -212,16 +216,19 @@ def jwst_sets(data_dir: Path, ring_box: Region) -> tuple[PatchSet, PatchSet]:
     )
 
 
-def band_sets(data_dir: Path, band: str) -> tuple[PatchSet, PatchSet]:
-    """Training and validation patches of one of the other JWST bands, split like F150W's."""
-    prep = prepare_jwst(data_dir, band)
+def band_sets(data_dir: Path, band: str, whitening: str | None = None) -> tuple[PatchSet, PatchSet]:
+    """Training and validation patches of a JWST band, split like F150W's (``whitening``: as in
+    ``prepare_jwst``)."""
+    prep = prepare_jwst(data_dir, band, whitening)
     return train_val_patches(
         prep.image,
+        patch_size=BAND_PATCH_SIZE[band],
+        stride=8,
+        val_stride=8,
         mask=prep.mask,
         noise_map=prep.noise_map,
         val_at_end=False,
         source=prep.source,
-        **BAND_PATCHES[band],
         **SPLIT,
     )
 
@@ -649,11 +656,11 @@ def ccd_fits_section(info: dict) -> str:
 BANDS_BEGIN, BANDS_END = "<!-- jwst-bands: begin -->", "<!-- jwst-bands: end -->"
 BANDS_COMMAND = COMMAND + " --sets bands"
 BANDS_TEMPLATE = """
-## The other JWST bands (`jwst-f115w-sky-val`, `jwst-f277w-sky-val`, `jwst-f444w-sky-val`)
+## The other JWST bands (`jwst-f115w-sky-val`, `jwst-f150w-smoothed-sky-val`, `jwst-f277w-sky-val`, `jwst-f444w-sky-val`)
 
-Made by `{command}` (numpyro-slic {version}, {date}); `--sets bands` rewrites only these three
-files, outputs/patches/jwst_{{f115w,f277w,f444w}}_sky_train.npz and this section. Why these
-choices, and the noise of every source: docs/noise_sources.md (`benchmarks/noise_survey.py`).
+Made by `{command}` (numpyro-slic {version}, {date}); `--sets bands` rewrites only these four
+files, outputs/patches/jwst_{{f115w,f150w_smoothed,f277w,f444w}}_sky_train.npz and this section.
+Why these choices, and the noise of every source: docs/noise_sources.md (`benchmarks/noise_survey.py`).
 
 | name | file | what |
 |---|---|---|
@@ -663,10 +670,13 @@ Same preparation as the F150W sets above (`mask_sources` with the same settings,
 `mask_extra_galaxies.fits`, the ring's box kept out: {ring_boxes}; columns split with
 `split_regions(shape, 0.3, axis=1, gap=8)`, validation = the left columns, training = the rest),
 except the whitening, which the upstream noise maps do not allow as they are:
-- F115W: `(data - background) / median_filter(noise_map, {median})`. Like F150W's, this noise map
-  holds each pixel's own Poisson term (its square grows with the pixel's data value), and
-  dividing sky by it skews the noise negative (docs/noise_sources.md); the median-filtered map
-  keeps the depth structure (the step near row 282) without it.
+- F115W, and F150W in `jwst-f150w-smoothed-sky-val`: `(data - background) / median_filter(noise_map,
+  {median})`. These noise maps hold each pixel's own Poisson term (its square grows with the
+  pixel's data value), and dividing sky by them skews the noise negative (docs/noise_sources.md);
+  the median-filtered map keeps the depth structure (the step near row 282) without it. The
+  smoothed F150W sets hold the windows of the F150W sets above (same masks, split and stride),
+  whitened like F115W's, so that the short-wavelength pair is pooled under one whitening
+  (`jwst-nircam-sw`).
 - F277W, F444W (0.06 arcsec/pixel, 209 x 209): their noise maps sit at the floor 0.02 over
   {floors} of the pixels, {floor_over_sky} the sky's robust sigma, so they cannot whiten. The
   sky's rms steps once between rows, found by `noise_step_map(data, mask, axis=0)`: {steps}.
@@ -677,10 +687,10 @@ z about each set's own median and robust sigma):
 {stats}
 
 Source lines (copied from shared/data/PROVENANCE.md): jwst_cosmos_web_ring/ (JWST NIRCam,
-COSMOS-Web), bands F115W, F277W, F444W. Public GitHub repository PyAutoLabs/autolens_assistant (MIT
+COSMOS-Web), bands F115W, F150W, F277W, F444W. Public GitHub repository PyAutoLabs/autolens_assistant (MIT
 licence, copyright 2025 James W. Nightingale), commit b75b3757b6e4e9a6effc0fb64f9b51a830fa2305, path
 dataset/imaging/cosmos_web_ring/wavebands/<BAND>/ (data.fits, noise_map.fits,
-mask_extra_galaxies.fits, info.json). F115W at 0.03 arcsec/pixel (419 x 419), F277W and F444W at
+mask_extra_galaxies.fits, info.json). F115W and F150W at 0.03 arcsec/pixel (419 x 419), F277W and F444W at
 0.06 arcsec/pixel (209 x 209). The underlying JWST data are public archive data of the COSMOS-Web
 survey.
 """
@@ -688,13 +698,14 @@ survey.
 
 def bands_section(sets: dict[str, tuple[PatchSet, PatchSet]], summary: dict) -> str:
     rows, boxes, floors, floor_over, steps, stats = [], [], [], [], [], []
-    for band, (train, val) in sets.items():
+    for stem, (train, val) in sets.items():
+        band, whitening = BAND_SETS[stem]
         src = val.provenance["sources"][0]
         size, stride = val.patch_size, src["stride"]
         region = src["region"]
         rows.append(
-            f"| `jwst-{band.lower()}-sky-val` | jwst_{band.lower()}_sky_val.npz | {len(val)} held-out JWST NIRCam "
-            f"{band} sky patches, {size} x {size} (stride {stride}), columns {region[2]}..{region[3] - 1} of the "
+            f"| `jwst-{stem.replace('_', '-')}-sky-val` | jwst_{stem}_sky_val.npz | {len(val)} held-out JWST NIRCam "
+            f"{band} sky patches ({whitening} whitening), {size} x {size} (stride {stride}), columns {region[2]}..{region[3] - 1} of the "
             f"{src['image_shape'][0]} x {src['image_shape'][1]} image; training: {len(train)} patches, columns "
             f"{train.provenance['sources'][0]['region'][2]}..{train.provenance['sources'][0]['region'][3] - 1} |"
         )
@@ -705,11 +716,10 @@ def bands_section(sets: dict[str, tuple[PatchSet, PatchSet]], summary: dict) -> 
             steps.append(f"{band} at row {st['index']}, {st['sigma_before']:.5f} above it and {st['sigma_after']:.5f} "
                          f"from it on (ratio {st['ratio']:.3f})")
         for role, ps in (("val", val), ("train", train)):
-            key = f"jwst_{band.lower()}_sky_{role}"
+            key = f"jwst_{stem}_sky_{role}"
             stats.append(f"- {key} ({len(ps)} patches): {_short(summary[key])}")
-    for band in sets:
-        if band in ("F277W", "F444W"):
-            floors.append(f"{summary['jwst_' + band.lower() + '_noise_map_floor_fraction']:.1%} ({band})")
+        if whitening == "step":
+            floors.append(f"{summary[f'jwst_{stem}_noise_map_floor_fraction']:.1%} ({band})")
     text = BANDS_TEMPLATE.format(
         command=BANDS_COMMAND, version=package_version(), date=utc_now()[:10], rows="\n".join(rows),
         ring_boxes="; ".join(boxes), median=NOISE_MAP_MEDIAN, floors=" and ".join(floors) or "most",
@@ -769,15 +779,16 @@ def main(argv=None) -> None:
         sections["ccd-fits"] = ccd_fits_section(fits_info)
     if "bands" in args.sets:
         band_patch_sets = {}
-        for band in BAND_PATCHES:
-            train, val = band_sets(args.data_dir, band)
-            save_patch_set(args.shipped_out / f"jwst_{band.lower()}_sky_val.npz", val)
-            save_patch_set(args.train_out / f"jwst_{band.lower()}_sky_train.npz", train)
-            summary[f"jwst_{band.lower()}_sky_val"] = _summary(val)
-            summary[f"jwst_{band.lower()}_sky_train"] = _summary(train)
-            noise_map, _ = load_fits_image(args.data_dir / "jwst_cosmos_web_ring" / band / "noise_map.fits")
-            summary[f"jwst_{band.lower()}_noise_map_floor_fraction"] = float(np.mean(noise_map <= 0.02 * (1 + 1e-6)))
-            band_patch_sets[band] = (train, val)
+        for stem, (band, whitening) in BAND_SETS.items():
+            train, val = band_sets(args.data_dir, band, whitening)
+            save_patch_set(args.shipped_out / f"jwst_{stem}_sky_val.npz", val)
+            save_patch_set(args.train_out / f"jwst_{stem}_sky_train.npz", train)
+            summary[f"jwst_{stem}_sky_val"] = _summary(val)
+            summary[f"jwst_{stem}_sky_train"] = _summary(train)
+            if whitening == "step":
+                noise_map, _ = load_fits_image(args.data_dir / "jwst_cosmos_web_ring" / band / "noise_map.fits")
+                summary[f"jwst_{stem}_noise_map_floor_fraction"] = float(np.mean(noise_map <= 0.02 * (1 + 1e-6)))
+            band_patch_sets[stem] = (train, val)
         sections["bands"] = bands_section(band_patch_sets, summary)
 
     if "space" not in args.sets:

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Trains the shipped noise models, numpyro_slic/models/{jwst-nircam-f150w,hst-acs-f814w}.zip, and
-# (on request) jwst-nircam-lw.zip and ground-ccd-saao.zip. (The JWST and CCD models have
-# no net: their backbones are fitted, in a second each.)
+# (on request) jwst-nircam-sw.zip, jwst-nircam-lw.zip and ground-ccd-saao.zip. (The JWST and CCD
+# models have no net: their backbones are fitted, in seconds each.)
 #
 # Usage: scripts/train_shipped_models.sh [PATCH_DIR] [OUT_DIR] [MODEL...]
 #   PATCH_DIR  training patch sets written by scripts/make_shipped_data.py (default outputs/patches)
 #   OUT_DIR    where the bundles go (default numpyro_slic/models)
-#   MODEL      jwst-nircam-f150w, hst-acs-f814w, jwst-nircam-lw and/or ground-ccd-saao
+#   MODEL      jwst-nircam-f150w, hst-acs-f814w, jwst-nircam-sw, jwst-nircam-lw and/or ground-ccd-saao
 #              (default: the first two)
 # Extra flags for `numpyro-slic train` can be passed in $TRAIN_FLAGS (e.g. "--steps 200" for a dry
 # run, or "--parameterisation score --no-backbone" for an ablation).
@@ -46,6 +46,17 @@ for model in $MODELS; do
       args=(--patches "$PATCH_DIR/jwst_f150w_sky_train.npz" --val-patches "$VAL_DIR/jwst_f150w_sky_val.npz"
             --no-net --backbone-kind correlated-mixture --backbone-components 4 --backbone-background
             --units "(image - background) / noise_map of JWST NIRCam F150W (COSMOS-Web); scale = robust sigma of that") ;;
+    jwst-nircam-sw)
+      # JWST short wavelength: F115W and F150W have the same noise (docs/noise_sources.md), so one
+      # model, the F150W recipe fitted to both bands' pooled 64 x 64 patches (216 + 183), both
+      # whitened by the median-filtered noise map (the upstream map holds each pixel's own Poisson
+      # term, which skews sky divided by it; jwst-nircam-f150w is whitened by that map) and in
+      # their own robust-sigma units: scale 1. Training sets from
+      # `scripts/make_shipped_data.py ../shared/data --sets bands`.
+      args=(--patches "$PATCH_DIR/jwst_f115w_sky_train.npz" "$PATCH_DIR/jwst_f150w_smoothed_sky_train.npz"
+            --val-patches "$VAL_DIR/jwst_f115w_sky_val.npz" "$VAL_DIR/jwst_f150w_smoothed_sky_val.npz"
+            --no-net --backbone-kind correlated-mixture --backbone-components 4 --backbone-background --scale 1.0
+            --units "robust-sigma units of each band's (image - background) / median-filtered (9 x 9) noise map, JWST NIRCam F115W and F150W (COSMOS-Web); use model.with_scale(robust sigma of your sky)") ;;
     jwst-nircam-lw)
       # JWST long wavelength: F277W and F444W have the same noise (docs/noise_sources.md), so one
       # model, the F150W recipe fitted to both bands' pooled patches (72 + 82 32 x 32 patches at

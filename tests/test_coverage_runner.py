@@ -285,7 +285,7 @@ def test_background_subtraction_moves_every_tile_by_the_fit_tiles_mean():
     np.testing.assert_allclose(robust.info["background_subtracted"], fit_ccd.mean(), rtol=1e-6)
 
 
-@pytest.mark.parametrize("source", ["jwst-f150w", "jwst-lw", "hst-f814w", "ground-ccd"])
+@pytest.mark.parametrize("source", ["jwst-f150w", "jwst-sw", "jwst-lw", "hst-f814w", "ground-ccd"])
 def test_injection_tiles_are_distinct_sky_the_gaussians_never_saw(source):
     """The held-out patches overlap; the split must not: no two injection tiles share a sky pixel
     (by their recorded corners) and no fit tile shares one with an injection tile (JWST F150W: every
@@ -299,8 +299,10 @@ def test_injection_tiles_are_distinct_sky_the_gaussians_never_saw(source):
     apart = (corners[:, None, 0] != corners[None, :, 0]) | np.any(
         np.abs(corners[:, None, 1:] - corners[None, :, 1:]) >= 32, axis=-1)
     assert np.all(apart | np.eye(len(corners), dtype=bool))
-    if source == "jwst-lw":  # two bands' held-out sets pooled, each its own image (source index)
-        assert names == ("jwst-f277w-sky-val", "jwst-f444w-sky-val") and set(corners[:, 0]) <= {0, 1}
+    pooled = {"jwst-sw": ("jwst-f115w-sky-val", "jwst-f150w-smoothed-sky-val"),
+              "jwst-lw": ("jwst-f277w-sky-val", "jwst-f444w-sky-val")}
+    if source in pooled:  # two bands' held-out sets pooled, each its own image (source index)
+        assert names == pooled[source] and set(corners[:, 0]) <= {0, 1}
     if source == "jwst-f150w":
         assert info["tiles_distinct"] == 12 and len(inject) == 9  # what the held-out band holds at 32 x 32
         assert len(np.unique(inject)) == inject.size and not np.isin(fit.ravel(), inject.ravel()).any()

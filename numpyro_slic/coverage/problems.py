@@ -7,7 +7,8 @@ diffusion levels, and the bank of real noise patches that injections draw from.
 
 ``lens_coverage_problem`` is the demo's lens (``numpyro_slic.demo``): SIE + shear + Sersic source with
 the shipped F150W PSF at 0.03"/pixel, scaled to the image size, in real held-out JWST F150W, JWST
-F277W + F444W (``jwst-lw``) or HST F814W sky noise. The injection noise is distinct ``size x size`` tiles of the held-out patches (no
+F115W + F150W whitened by the median-filtered noise map (``jwst-sw``), JWST F277W + F444W
+(``jwst-lw``) or HST F814W sky noise. The injection noise is distinct ``size x size`` tiles of the held-out patches (no
 two share a pixel); the white and stationary Gaussians are fitted to the held-out sky that no
 injection tile touches. So no likelihood has seen the noise it is tested on, and the learned model
 never saw any of it (it was trained on the training split).
@@ -41,6 +42,7 @@ __all__ = [
 NOISE_SOURCES = {
     "jwst-f150w": ("jwst-f150w-sky-val", "jwst-nircam-f150w"),
     # Two bands with the same noise (docs/noise_sources.md): their held-out sets pooled.
+    "jwst-sw": (("jwst-f115w-sky-val", "jwst-f150w-smoothed-sky-val"), "jwst-nircam-sw"),
     "jwst-lw": (("jwst-f277w-sky-val", "jwst-f444w-sky-val"), "jwst-nircam-lw"),
     "hst-f814w": ("hst-f814w-sky-val", "hst-acs-f814w"),
     "ground-ccd": ("ground-ccd-sky-val", "ground-ccd-saao"),

@@ -65,6 +65,7 @@ class Cutout:
 _SHIPPED = {
     "jwst-f150w-sky-val": ("jwst_f150w_sky_val.npz", "patches"),
     "jwst-f115w-sky-val": ("jwst_f115w_sky_val.npz", "patches"),
+    "jwst-f150w-smoothed-sky-val": ("jwst_f150w_smoothed_sky_val.npz", "patches"),
     "jwst-f277w-sky-val": ("jwst_f277w_sky_val.npz", "patches"),
     "jwst-f444w-sky-val": ("jwst_f444w_sky_val.npz", "patches"),
     "hst-f814w-sky-val": ("hst_f814w_sky_val.npz", "patches"),
@@ -111,6 +112,9 @@ def load_shipped(name: str) -> PatchSet | PSFImage | Cutout | pathlib.Path:
     * ``"jwst-f150w-sky-val"``: PatchSet of held-out JWST NIRCam F150W sky patches (64 x 64).
     * ``"jwst-f115w-sky-val"``: the same for F115W (64 x 64, 0.03 arcsec/pixel), whitened by the
       median-filtered noise map.
+    * ``"jwst-f150w-smoothed-sky-val"``: the F150W set's patches (same windows) whitened like F115W's,
+      by the median-filtered noise map (the upstream map holds each pixel's own Poisson term, which
+      skews sky divided by it); the held-out set of ``jwst-nircam-sw`` with F115W's.
     * ``"jwst-f277w-sky-val"``, ``"jwst-f444w-sky-val"``: the same for F277W and F444W (32 x 32 at
       0.06 arcsec/pixel, the sky of a 64 x 64 patch at 0.03), whitened by a two-level map of the
       image's depth step (``noise_step_map``): their upstream noise maps are floored at a constant.

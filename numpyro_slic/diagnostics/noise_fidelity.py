@@ -23,6 +23,7 @@ __all__ = ["ValidateConfig", "run_validation", "resolve_patches", "format_table"
 SHIPPED_VAL = {
     "hst-acs-f814w": "hst-f814w-sky-val",
     "jwst-nircam-f150w": "jwst-f150w-sky-val",
+    "jwst-nircam-sw": ["jwst-f115w-sky-val", "jwst-f150w-smoothed-sky-val"],
     "jwst-nircam-lw": ["jwst-f277w-sky-val", "jwst-f444w-sky-val"],
     "ground-ccd-saao": "ground-ccd-sky-val",
 }

@@ -42,7 +42,7 @@ FORMAT = "numpyro-slic-noise-model"
 FORMAT_VERSION = 1
 _JSON = "model.json"
 _WEIGHTS = "weights.eqx"
-_SHIPPED = ("jwst-nircam-f150w", "jwst-nircam-lw", "hst-acs-f814w", "ground-ccd-saao")
+_SHIPPED = ("jwst-nircam-f150w", "jwst-nircam-sw", "jwst-nircam-lw", "hst-acs-f814w", "ground-ccd-saao")
 
 
 def shipped_models() -> tuple[str, ...]:

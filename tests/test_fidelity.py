@@ -176,8 +176,16 @@ def test_validate_command_end_to_end(tmp_path, capsys):
     assert _SAMPLERS["sde"](ValidateConfig(model="m", sde_steps=3))["steps"] == 3
     with pytest.raises(ValueError, match="sampler must be one of"):
         ValidateConfig(model="m", sampler="pc")
-    for name in ("real", "model", "gaussian"):
+    for name in ("real", "model", "gaussian", "training"):
         assert np.isfinite(result["statistics"]["pixels"][name]["excess_kurtosis"])
+    # Beside the draws, the training sky itself against the held-out statistics (the split's share).
+    from numpyro_slic.data import load_patch_set
+
+    train = load_patch_set(paths["train"]).patches
+    expected = fidelity.pixel_statistics(train, n_boot=2)
+    got = result["statistics"]["pixels"]["training"]
+    assert got["n_patches"] == len(train) and got["excess_kurtosis"] == pytest.approx(expected["excess_kurtosis"])
+    assert set(result["statistics"]["tail_over_real"]["training"]) == {"3", "4", "5"}
     for fig in result["figures"].values():
         assert (tmp_path / "out" / fig.split("/")[-1]).stat().st_size > 0
     printed = capsys.readouterr().out
@@ -350,7 +358,7 @@ def test_docs_fidelity_table_is_current(tmp_path):
     script = _fidelity_table_script()
     assert script.main(["--check"]) == 0
     table = script.comparison_table(script.load_results(script.ROOT / "benchmarks" / "results", ["ground-ccd-saao"]))
-    assert table.count("\n") == 15 and "| target: NLL beats the Gaussian by > 3 se | **not met** |" in table
+    assert table.count("\n") == 16 and "| target: NLL beats the Gaussian by > 3 se | **not met** |" in table
     stale = json.loads((script.ROOT / "benchmarks" / "results" / "fidelity_ground-ccd-saao.json").read_text())
     stale["weights_sha256"] = "0" * 64
     (tmp_path / "fidelity_ground-ccd-saao.json").write_text(json.dumps(stale))

@@ -662,7 +662,9 @@ def summary_rows(result: dict[str, Any]) -> list[str]:
         rows.append(
             f"| per crop, model - Gaussian | median {nll['median_diff']:+.4f} +- {nll['se_median_diff']:.4f} | "
             f"model lower on {nll['a_below_b']} of {nll['n']} crops | sign test p = {nll['sign_test_p']:.2g} |")
-    for name in ("real", "model", "gaussian"):
+    for name in ("real", "model", "gaussian", "training"):
+        if name not in px:  # "training": only where the training patches were found
+            continue
         p = px[name]
         over_real = "" if name == "real" else (
             " | over real " + ", ".join(f"{tor[name][s]:.2f}" for s in ("3", "4", "5")))

@@ -30,7 +30,8 @@ from numpyro_slic.noise.learned import _relative_power
 
 MODELS = {
     "jwst-nircam-f150w": ("outputs/patches/jwst_f150w_sky_train.npz", "jwst-f150w-sky-val"),
-    "jwst-nircam-sw": (["outputs/patches/jwst_f115w_sky_train.npz", "outputs/patches/jwst_f150w_smoothed_sky_train.npz"],
+    "jwst-nircam-sw": (["outputs/patches/jwst_f115w_sky_train.npz",
+                        "outputs/patches/jwst_f150w_smoothed_sky_train.npz"],
                        ["jwst-f115w-sky-val", "jwst-f150w-smoothed-sky-val"]),
     "jwst-nircam-lw": (["outputs/patches/jwst_f277w_sky_train.npz", "outputs/patches/jwst_f444w_sky_train.npz"],
                        ["jwst-f277w-sky-val", "jwst-f444w-sky-val"]),

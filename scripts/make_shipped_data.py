@@ -22,7 +22,8 @@ is shared with ``benchmarks/noise_survey.py``, which measures the noise of every
 PROVENANCE.md); ``--sets ccd-fits`` only the small raw FITS cutout of the same frame
 (ground_ccd_raw_cutout.fits, for notebooks/04_train_your_own_noise_model.ipynb, and its section);
 ``--sets space`` only the JWST F150W / HST ones; ``--sets bands`` only the other JWST bands'
-(F115W, F277W, F444W, and F150W whitened like F115W) validation sets (shipped), training sets (outputs/patches) and their section.
+(F115W, F277W, F444W, and F150W whitened like F115W) validation sets (shipped), training sets
+(outputs/patches) and their section.
 The first argument is the ``shared/data`` folder described by its PROVENANCE.md; ``--shipped-out`` and
 ``--train-out`` change the two output folders. Validation (shipped) and training patches come from
 disjoint bands of each image (``split_regions`` with an 8-pixel gap, about 3x the noise's correlation
@@ -705,7 +706,8 @@ def bands_section(sets: dict[str, tuple[PatchSet, PatchSet]], summary: dict) -> 
         region = src["region"]
         rows.append(
             f"| `jwst-{stem.replace('_', '-')}-sky-val` | jwst_{stem}_sky_val.npz | {len(val)} held-out JWST NIRCam "
-            f"{band} sky patches ({whitening} whitening), {size} x {size} (stride {stride}), columns {region[2]}..{region[3] - 1} of the "
+            f"{band} sky patches ({whitening} whitening), {size} x {size} (stride {stride}), "
+            f"columns {region[2]}..{region[3] - 1} of the "
             f"{src['image_shape'][0]} x {src['image_shape'][1]} image; training: {len(train)} patches, columns "
             f"{train.provenance['sources'][0]['region'][2]}..{train.provenance['sources'][0]['region'][3] - 1} |"
         )

@@ -94,9 +94,12 @@ def test_summary_has_explicit_interval_and_version_independent_columns(runs, ker
     assert list(df.index) == ["a", "b"]
     assert df.loc["a", "mean"] == pytest.approx(a.mean(), rel=1e-5)
     assert df.loc["a", "sd"] == pytest.approx(a.std(ddof=1), rel=1e-4)
-    # A 94% HDI holds 94% of the draws (to one draw of 600).
-    inside = np.mean((a >= df.loc["a", "hdi94_lb"]) & (a <= df.loc["a", "hdi94_ub"]))
-    assert inside == pytest.approx(0.94, abs=2.5 / a.size)
+    # A 94% HDI holds 94% of the draws (to a few draws of 600). MALA and Langevin chains repeat a
+    # draw on every rejection, so an end point can be a value held by several draws: 94% lies
+    # between the share strictly inside and the share with both ends included.
+    lb, ub = df.loc["a", "hdi94_lb"], df.loc["a", "hdi94_ub"]
+    strictly, closed = np.mean((a > lb) & (a < ub)), np.mean((a >= lb) & (a <= ub))
+    assert strictly - 2.5 / a.size <= 0.94 <= closed + 2.5 / a.size
     assert df.loc["a", "r_hat"] < 1.05  # two chains of 300 draws on a 2-parameter Gaussian
     eti = summary(to_inference_data(mcmc), ci_kind="eti", ci_prob=0.8, kind="stats")
     assert list(eti.columns) == ["mean", "sd", "eti80_lb", "eti80_ub"]

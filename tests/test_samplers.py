@@ -324,10 +324,12 @@ def test_mala_with_potential_fn():
     cov = jnp.array([[1.0, 0.8], [0.8, 1.0]])
     prec = jnp.linalg.inv(cov)
     kernel = MALA(potential_fn=lambda x: 0.5 * x @ prec @ x, dense_mass=True)
-    mcmc = MCMC(kernel, num_warmup=300, num_samples=4000, progress_bar=False)
+    mcmc = MCMC(kernel, num_warmup=300, num_samples=12000, progress_bar=False)
     mcmc.run(jax.random.key(5), init_params=jnp.array([2.0, -1.0]))
     x = np.asarray(mcmc.get_samples())
-    # ESS ~ 1500 (dense mass: whitened target): sample covariance within 0.12 of the truth.
+    # ESS ~ 2500 to 7500 (dense mass: whitened target; measured 940 to 2500 per 4000 draws over 8
+    # seeds on jax 0.10), so a covariance element's sd is at most 0.03: within 0.12 of the truth.
+    # (4000 draws, sd up to 0.045, failed at 0.122 on jax 0.12.1's random stream.)
     np.testing.assert_allclose(np.cov(x.T), cov, atol=0.12)
     with pytest.raises(ValueError, match="needs init_params"):
         MCMC(MALA(potential_fn=lambda x: x @ x), num_warmup=1, num_samples=1, progress_bar=False).run(

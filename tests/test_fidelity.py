@@ -360,6 +360,12 @@ def test_docs_fidelity_table_is_current(tmp_path):
     table = script.comparison_table(script.load_results(script.ROOT / "benchmarks" / "results", ["ground-ccd-saao"]))
     assert table.count("\n") == 16 and "| target: NLL beats the Gaussian by > 3 se | **not met** |" in table
     stale = json.loads((script.ROOT / "benchmarks" / "results" / "fidelity_ground-ccd-saao.json").read_text())
+    # The training-sky row: kurtosis over real (0.16 measured), and "-" where the real sky has none.
+    row = "| training sky over real: kurtosis; > 3 / 4 / 5 sigma rates (a model exact on its training band) |"
+    assert f"{row} 0.16; " in table
+    flat = json.loads(json.dumps(stale))
+    flat["statistics"]["pixels"]["real"]["excess_kurtosis"] = 0.0
+    assert "| -; 1.15 / 0.86 / 0.76 |" in script.comparison_table({"ground-ccd-saao": flat})
     stale["weights_sha256"] = "0" * 64
     (tmp_path / "fidelity_ground-ccd-saao.json").write_text(json.dumps(stale))
     with pytest.raises(ValueError, match="rerun its validation"):

@@ -339,8 +339,9 @@ def comparison_table(
         px, tor = r["statistics"]["pixels"], r["statistics"]["tail_over_real"]
         if "training" not in tor:
             return "-"
-        k = px["training"]["excess_kurtosis"] / px["real"]["excess_kurtosis"]
-        return f"{k:.2f}; " + " / ".join("-" if not np.isfinite(tor["training"][s]) else f"{tor['training'][s]:.2f}"
+        real_k = px["real"]["excess_kurtosis"]
+        k = f"{px['training']['excess_kurtosis'] / real_k:.2f}" if real_k else "-"
+        return f"{k}; " + " / ".join("-" if not np.isfinite(tor["training"][s]) else f"{tor['training'][s]:.2f}"
                                          for s in ("3", "4", "5"))
 
     def auc(r):

@@ -16,6 +16,7 @@ from numpyro_slic.data import (
     Region,
     augment,
     extract_sky_patches,
+    interleaved_zones,
     extract_sky_patches_from_fits,
     load_fits_image,
     load_patch_set,
@@ -273,6 +274,86 @@ def test_train_val_patches_share_no_pixel_and_units():
     t, v = train.provenance["sources"][0], val.provenance["sources"][0]
     assert (t["background"], t["sigma"]) == (v["background"], v["sigma"])
     assert v["estimated_from_kept_patches"] == [] and train.provenance["notes"]["role"] == "train"
+
+
+@pytest.mark.parametrize("val_every", [2, 3, 5])
+def test_interleaved_zones_folds_hold_out_every_cell_once_and_no_two_side_by_side(val_every):
+    shape, cell, gap = (100, 130), 12, 4
+    pitch = cell + gap
+    held_out = np.zeros(shape, int)
+    for fold in range(val_every):
+        train, val = interleaved_zones(shape, cell, gap=gap, val_every=val_every, fold=fold)
+        assert not (train & val).any()
+        held_out += val
+        # The gap rows/columns belong to neither set; each whole cell is one set's.
+        assert not (train | val)[np.arange(shape[0]) % pitch >= cell].any()
+        assert not (train | val)[:, np.arange(shape[1]) % pitch >= cell].any()
+        labels = np.array([[val[r : r + cell, c : c + cell].all() for c in range(0, shape[1] - cell + 1, pitch)]
+                           for r in range(0, shape[0] - cell + 1, pitch)])
+        trains = np.array([[train[r : r + cell, c : c + cell].all() for c in range(0, shape[1] - cell + 1, pitch)]
+                           for r in range(0, shape[0] - cell + 1, pitch)])
+        assert np.all(labels != trains)
+        assert not (labels[1:] & labels[:-1]).any() and not (labels[:, 1:] & labels[:, :-1]).any()
+        assert labels.mean() == pytest.approx(1 / val_every, abs=0.06)
+    # Together the folds hold out every cell pixel exactly once.
+    in_cell = (np.arange(shape[0]) % pitch < cell)[:, None] & (np.arange(shape[1]) % pitch < cell)[None, :]
+    np.testing.assert_array_equal(held_out, in_cell.astype(int))
+    with pytest.raises(ValueError, match="val_every"):
+        interleaved_zones(shape, cell, gap=gap, val_every=1)
+    with pytest.raises(ValueError, match="fold must lie"):
+        interleaved_zones(shape, cell, gap=gap, val_every=val_every, fold=val_every)
+    with pytest.raises(ValueError, match="smaller cells"):
+        interleaved_zones((10, 20), cell, gap=gap, val_every=val_every + 2)
+
+
+def test_train_val_patches_cells_interleave_without_sharing_a_pixel():
+    rng = np.random.default_rng(13)
+    image = correlated_noise(rng, (160, 160))
+    mask = np.zeros(image.shape, bool)
+    mask[70:80, 20:30] = True  # a source: no patch of either set touches it
+    vals = []
+    for fold in range(3):
+        train, val = train_val_patches(image, patch_size=16, stride=4, val_stride=8, val_fraction=0.3, gap=3,
+                                       split="cells", cell=24, fold=fold, mask=mask)
+        a, b = covered(train, image.shape), covered(val, image.shape)
+        assert not (a & b).any() and not ((a | b) & mask).any()
+        # Both sets reach every quarter of the image, where a band split gives each set its own side.
+        for quarter in (np.s_[:80, :80], np.s_[:80, 80:], np.s_[80:, :80], np.s_[80:, 80:]):
+            assert a[quarter].any() and b[quarter].any()
+        # Held-out pixels lie more than ``gap`` pixels from every training pixel (Chebyshev distance).
+        assert not (ndi.binary_dilation(a, structure=np.ones((7, 7), bool)) & b).any()
+        notes = val.provenance["notes"]
+        assert (notes["split"], notes["val_every"], notes["fold"], notes["cell"]) == ("cells", 3, fold, [24, 24])
+        assert notes["pitch"] % 8 == 0 and notes["pitch"] >= 24 + 3
+        t, v = train.provenance["sources"][0], val.provenance["sources"][0]
+        assert (t["background"], t["sigma"]) == (v["background"], v["sigma"])
+        vals.append(b)
+    assert not (vals[0] & vals[1]).any() and not (vals[1] & vals[2]).any() and not (vals[0] & vals[2]).any()
+    with pytest.raises(ValueError, match="split must be"):
+        train_val_patches(image, patch_size=16, stride=4, split="checkerboard")
+    with pytest.raises(ValueError, match="cell >= patch_size"):
+        train_val_patches(image, patch_size=16, stride=4, split="cells", cell=12)
+    with pytest.raises(ValueError, match=r"\(0, 0.5\]"):
+        train_val_patches(image, patch_size=16, stride=4, split="cells", val_fraction=0.7)
+
+
+def test_train_val_patches_stripes_are_contiguous_folds():
+    rng = np.random.default_rng(14)
+    image = correlated_noise(rng, (64, 200))
+    held = []
+    for fold in range(3):
+        train, val = train_val_patches(image, patch_size=16, stride=4, val_fraction=1 / 3, axis=1, gap=5,
+                                       split="stripes", fold=fold)
+        a, b = covered(train, image.shape), covered(val, image.shape)
+        assert not (a & b).any()
+        cols = np.nonzero(b.any(0))[0]
+        # One contiguous band of columns, (200 - 2 * 5) // 3 = 63 wide, apart from the training ones.
+        assert cols.max() - cols.min() < 63 and np.all(np.diff(cols) == 1)
+        assert not (ndi.binary_dilation(a, structure=np.ones((1, 11), bool)) & b).any()
+        held.append(cols.min() // 68)
+    assert sorted(held) == [0, 1, 2]
+    with pytest.raises(ValueError, match="larger val_fraction"):
+        train_val_patches(image, patch_size=64, stride=4, val_fraction=1 / 3, axis=1, gap=8, split="stripes")
 
 
 def test_region_validation():

@@ -1,7 +1,7 @@
 """Real telescope noise as training data: FITS images to normalised sky-noise patch sets.
 
 Pipeline: ``load_fits_image`` (raw CCD frames: ``load_ccd_frame``) -> ``mask_sources`` -> ``extract_sky_patches`` (or
-``train_val_patches`` for disjoint training / validation regions) -> ``save_patch_set``; augment
+``train_val_patches`` for disjoint training / validation bands or interleaved cells) -> ``save_patch_set``; augment
 with ``random_translations``. Shipped real data: ``load_shipped``.
 """
 
@@ -30,6 +30,7 @@ _EXPORTS = {
     "PatchSet": ".patchset",
     "concatenate_patch_sets": ".patchset",
     "Region": ".regions",
+    "interleaved_zones": ".regions",
     "split_regions": ".regions",
     "Cutout": ".shipped",
     "PSFImage": ".shipped",
@@ -58,6 +59,7 @@ __all__ = [
     "noise_step_map",
     "Region",
     "split_regions",
+    "interleaved_zones",
     "PatchSet",
     "concatenate_patch_sets",
     "extract_sky_patches",
@@ -86,6 +88,6 @@ if TYPE_CHECKING:
     from .masking import mask_sources
     from .patches import extract_sky_patches, extract_sky_patches_from_fits, train_val_patches
     from .patchset import PatchSet, concatenate_patch_sets
-    from .regions import Region, split_regions
+    from .regions import Region, interleaved_zones, split_regions
     from .shipped import Cutout, PSFImage, load_patch_sets, load_shipped, shipped_names, shipped_path
     from .stats import lag_correlation, noise_statistics, noise_step_map, robust_sigma, sky_background

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import math
 import os
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -13,7 +14,7 @@ from jaxtyping import Bool, Float
 from .fits import load_fits_image
 from .masking import mask_sources
 from .patchset import PatchSet, concatenate_patch_sets, make_provenance
-from .regions import Region, split_regions
+from .regions import Region, interleaved_zones, split_regions
 from .stats import robust_sigma, sky_background
 
 __all__ = ["extract_sky_patches", "extract_sky_patches_from_fits", "train_val_patches"]
@@ -209,16 +210,34 @@ def train_val_patches(
     gap: int = 0,
     val_at_end: bool = True,
     val_stride: int | None = None,
+    split: str = "band",
+    cell: int | None = None,
+    fold: int = 0,
     **kwargs,
 ) -> tuple[PatchSet, PatchSet]:
-    """Training and validation PatchSets from two disjoint bands of one image.
+    """Training and validation PatchSets from two disjoint parts of one image.
 
-    The bands come from ``split_regions(image.shape, val_fraction, axis=axis, gap=gap,
-    val_at_end=val_at_end)``, so no pixel is in both sets. Background and sigma are estimated on the
-    training band (unless given) and applied to both, so both sets are in the same units.
+    ``split`` picks the parts (``k = round(1 / val_fraction)`` for the two cross-validation kinds):
+
+    * ``"band"``: one band held out, ``split_regions(image.shape, val_fraction, axis=axis, gap=gap,
+      val_at_end=val_at_end)``.
+    * ``"stripes"``: ``k`` contiguous bands across ``axis``, ``gap`` pixels apart; fold ``fold``
+      holds out one of them (``interleaved_zones`` with cells as long as the image).
+    * ``"cells"``: square cells of side ``cell`` (default ``2 * patch_size``), one in ``k`` held
+      out along diagonals, fold ``fold`` picking which (``interleaved_zones``); the gap is widened
+      to keep the cells on both strides' grids. Both sets then sample every part of the image.
+
+    For the last two, folds ``0 .. k - 1`` hold out every part once (a ``k``-fold cross-validation)
+    and ``val_at_end`` is unused; every patch lies wholly in one part, so parts much larger than a
+    patch lose fewer windows. Either way no pixel is in both sets. Background and sigma are
+    estimated on the training part (unless given) and applied to both, so both sets are in the
+    same units.
 
     Args:
         val_stride: stride of the validation patches (default: ``stride``).
+        split: ``"band"``, ``"stripes"`` or ``"cells"``.
+        cell: side of a cell, pixels (``split="cells"``).
+        fold: which part is held out, ``0 .. k - 1`` (``"stripes"``, ``"cells"``).
         **kwargs: passed to ``extract_sky_patches`` (mask, max_masked_fraction, noise_map, ...).
 
     Returns:
@@ -228,25 +247,56 @@ def train_val_patches(
         raise TypeError("train_val_patches splits the whole image; crop the image instead of passing region.")
     image = _check_image("image", image)
     extra = {} if (notes := kwargs.pop("notes", None)) is None else {"notes": notes}
-    train_region, val_region = split_regions(
-        image.shape, val_fraction, axis=axis, gap=gap, val_at_end=val_at_end
-    )
-    regions = {"train_region": list(train_region.as_tuple()), "val_region": list(val_region.as_tuple())}
+    val_stride = stride if val_stride is None else val_stride
+    if split == "band":
+        train_region, val_region = split_regions(
+            image.shape, val_fraction, axis=axis, gap=gap, val_at_end=val_at_end
+        )
+        where = {"train": {"region": train_region}, "val": {"region": val_region}}
+        layout = {"train_region": list(train_region.as_tuple()), "val_region": list(val_region.as_tuple())}
+    elif split in ("stripes", "cells"):
+        if not 0.0 < val_fraction <= 0.5:
+            raise ValueError(f"split={split!r} holds out 1 part in round(1 / val_fraction): val_fraction must "
+                             f"lie in (0, 0.5], got {val_fraction!r}.")
+        val_every = round(1.0 / val_fraction)
+        if split == "stripes":
+            if axis not in (0, 1):
+                raise ValueError(f"axis must be 0 (bands of rows) or 1 (bands of columns), got {axis!r}.")
+            width = (image.shape[axis] - (val_every - 1) * int(gap)) // val_every
+            cells = (image.shape[0], width) if axis == 1 else (width, image.shape[1])
+            pitch = width + int(gap)
+        else:
+            width = 2 * int(patch_size) if cell is None else int(cell)
+            grid = math.lcm(int(stride), int(val_stride))
+            pitch = -(-(width + int(gap)) // grid) * grid  # cells start on both strides' grids
+            cells = (width, width)
+        if width < patch_size:
+            raise ValueError(f"A part {width} pixels wide cannot hold a {patch_size}-pixel patch: use "
+                             f"{'a larger val_fraction' if split == 'stripes' else 'cell >= patch_size'}.")
+        zones = interleaved_zones(image.shape, cells, gap=pitch - width, val_every=val_every, fold=fold)
+        mask = kwargs.pop("mask", None)
+        mask = np.zeros(image.shape, bool) if mask is None else _check_image("mask", mask, image.shape).astype(bool)
+        # Outside its own parts the image is masked for each set; the default max_masked_fraction 0
+        # then keeps each patch wholly inside one part.
+        where = {role: {"mask": mask | ~zone} for role, zone in zip(("train", "val"), zones)}
+        layout = {"split": split, "cell": list(cells), "pitch": pitch, "val_every": val_every, "fold": int(fold)}
+    else:
+        raise ValueError(f"split must be 'band', 'stripes' or 'cells', got {split!r}.")
     train = extract_sky_patches(
         image,
         patch_size=patch_size,
         stride=stride,
-        region=train_region,
-        notes={"role": "train"} | regions | extra,
+        notes={"role": "train"} | layout | extra,
+        **where["train"],
         **kwargs,
     )
     fixed = {key: train.provenance["sources"][0][key] for key in ("background", "sigma")}
     val = extract_sky_patches(
         image,
         patch_size=patch_size,
-        stride=stride if val_stride is None else val_stride,
-        region=val_region,
-        notes={"role": "val"} | regions | extra,
+        stride=val_stride,
+        notes={"role": "val"} | layout | extra,
+        **where["val"],
         **(fixed | kwargs),
     )
     return train, val

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 
-__all__ = ["Region", "split_regions"]
+import numpy as np
+from jaxtyping import Bool
+
+__all__ = ["Region", "interleaved_zones", "split_regions"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,3 +104,58 @@ def split_regions(
     if axis == 0:
         return Region(*train_span, *other), Region(*val_span, *other)
     return Region(*other, *train_span), Region(*other, *val_span)
+
+
+def interleaved_zones(
+    shape: tuple[int, int],
+    cell: int | tuple[int, int],
+    *,
+    gap: int,
+    val_every: int = 3,
+    fold: int = 0,
+) -> tuple[Bool[np.ndarray, "H W"], Bool[np.ndarray, "H W"]]:
+    """Cuts an image of shape ``(H, W)`` into a lattice of cells and deals them to training and
+    validation: fold ``fold`` of a ``val_every``-fold cross-validation.
+
+    Cell ``(i, j)`` covers rows ``[i * pitch_r, i * pitch_r + cell_r)`` and columns ``[j * pitch_c,
+    j * pitch_c + cell_c)``, ``pitch = cell + gap``: the ``gap`` rows and columns between
+    neighbouring cells belong to neither set (a few pixels make the sets independent, not only
+    disjoint, see ``split_regions``); cells cut by the image's far edges are kept as far as they go.
+    Cell ``(i, j)`` is held out when ``(i + s * j) % val_every == fold`` (``s = 2``, or 1 for a
+    checkerboard at ``val_every = 2``): on a square lattice no two held-out cells share a side, and
+    folds ``0 .. val_every - 1`` hold out every cell exactly once. A cell as tall as the image,
+    ``(H, w)``, gives ``val_every`` contiguous column bands at ``w = (W - (val_every - 1) * gap) //
+    val_every``, each held out by one fold.
+
+    Where one band split (``split_regions``) compares one side of an image with the other, the
+    noise level and tails may differ between the sides (depth, detector region); square cells take
+    that difference out of the comparison, and the folds together hold out the whole image.
+
+    Returns:
+        ``(train_zone, val_zone)``: bool ``(H, W)`` arrays, ``True`` on the pixels of each set's
+        cells; no pixel is ``True`` in both.
+    """
+    if len(shape) != 2:
+        raise ValueError(f"interleaved_zones needs an image shape (H, W), got {shape!r}.")
+    cells = (int(cell), int(cell)) if np.ndim(cell) == 0 else tuple(int(c) for c in cell)
+    gap, val_every, fold = int(gap), int(val_every), int(fold)
+    if len(cells) != 2 or min(cells) < 1 or gap < 0:
+        raise ValueError(f"Need cell >= 1 (an int or (rows, cols)) and gap >= 0 pixels, got cell={cell!r} "
+                         f"and gap={gap}.")
+    if val_every < 2:
+        raise ValueError(f"val_every must be >= 2 (hold out one cell in val_every), got {val_every}.")
+    if not 0 <= fold < val_every:
+        raise ValueError(f"fold must lie in 0 .. {val_every - 1} (val_every={val_every}), got {fold}.")
+    pitch = [c + gap for c in cells]
+    index = [np.arange(n) // p for n, p in zip(shape, pitch)]
+    inside = [np.arange(n) % p < c for n, p, c in zip(shape, pitch, cells)]
+    n_cells = [int(ix[ins].max()) + 1 for ix, ins in zip(index, inside)]
+    if n_cells[0] * n_cells[1] < val_every:
+        raise ValueError(
+            f"An image of shape {tuple(shape)} holds {n_cells[0]} x {n_cells[1]} cells of {cells} pixels "
+            f"{gap} apart, fewer than val_every={val_every}: use smaller cells or a smaller val_every."
+        )
+    step = 1 if val_every == 2 else 2
+    held_out = (index[0][:, None] + step * index[1][None, :]) % val_every == fold
+    in_cell = inside[0][:, None] & inside[1][None, :]
+    return in_cell & ~held_out, in_cell & held_out

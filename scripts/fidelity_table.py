@@ -10,6 +10,10 @@ it describes another model. The table (``diagnostics.noise_fidelity.comparison_t
 column per model and marks each of issue 11's targets met or not; a tail target reads "n/a" where
 the shipped held-out set has fewer than 5 distinct pixels beyond that many sigma
 (``noise.fidelity.distinct_tail_counts``).
+
+A second table, of the same targets under 3-fold cross-validation of the exact recipes
+(``benchmarks/crossval_fidelity.py``, its JSON ``benchmarks/results/crossval_fidelity.json``), goes
+in its own block of the same page and is checked the same way.
 """
 
 from __future__ import annotations
@@ -21,13 +25,16 @@ import sys
 
 from numpyro_slic.data import load_patch_sets
 from numpyro_slic.data.io import atomic_write
-from numpyro_slic.diagnostics.noise_fidelity import SHIPPED_VAL, comparison_table
+from numpyro_slic.diagnostics.noise_fidelity import SHIPPED_VAL, TAIL_TOLERANCE, comparison_table
 from numpyro_slic.noise.bundle import read_bundle_metadata, shipped_models
 from numpyro_slic.noise.fidelity import distinct_tail_counts
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs" / "noise_validation.md"
 START, END = "<!-- fidelity-table:start (scripts/fidelity_table.py --write-docs) -->", "<!-- fidelity-table:end -->"
+CV_START, CV_END = "<!-- crossval-table:start (scripts/fidelity_table.py --write-docs) -->", "<!-- crossval-table:end -->"
+CV_RESULT = ROOT / "benchmarks" / "results" / "crossval_fidelity.json"
+COPULA_RESULT = ROOT / "benchmarks" / "results" / "copula_backbone.json"
 
 
 def load_results(results_dir: pathlib.Path, models) -> dict:
@@ -56,13 +63,71 @@ def real_distinct_counts(models) -> dict:
     return counts
 
 
-def with_block(text: str, table: str) -> str:
-    """``text`` with the part between the markers replaced by ``table``."""
-    if START not in text or END not in text:
-        raise ValueError(f"{DOCS} has no fidelity-table markers ({START!r} ... {END!r}).")
-    head, rest = text.split(START, 1)
-    _, tail = rest.split(END, 1)
-    return f"{head}{START}\n{table}\n{END}{tail}"
+def crossval_table(result: dict, copula: dict | None = None) -> str:
+    """A markdown table of ``benchmarks/crossval_fidelity.py``'s result: one column per source, each
+    row the band / stripes / cells schemes' pooled numbers, and issue 11's targets per scheme; with
+    ``copula`` (``benchmarks/copula_backbone.py``'s result, same sources), its rows below."""
+    names = list(result["sources"])
+    schemes = [k for k in ("band", "stripes", "cells") if all(k in result["sources"][n] for n in names)]
+
+    def ratio(x):
+        return "-" if x is None or x != x else f"{x:.2f}"
+
+    def per_scheme(fn):
+        return [" / ".join(fn(result["sources"][n][k]) for k in schemes) for n in names]
+
+    def mark(ok):
+        return {True: "met", False: "**not met**", None: "n/a"}[ok]
+
+    def kurtosis(x):
+        return f"{x:+.0f}" if abs(x) >= 100 else f"{x:+.3f}"
+
+    lead = " / ".join(schemes)
+    rows = [
+        (f"held-out crops ({lead})", per_scheme(lambda r: str(r["nll"]["n"]))),
+        (f"NLL model - Gaussian, pooled over the folds, in bootstrap se ({lead})",
+         per_scheme(lambda r: f"{r['nll']['diff_in_se']:+.1f}")),
+        (f"excess kurtosis, model over real ({lead})", per_scheme(lambda r: ratio(r["model_over_real"]["kurtosis"]))),
+        (f"> 4 sigma rate, model over real ({lead})", per_scheme(lambda r: ratio(r["model_over_real"]["4sigma"]))),
+        (f"> 5 sigma rate, model over real ({lead})", per_scheme(lambda r: ratio(r["model_over_real"]["5sigma"]))),
+        (f"training sky over real: kurtosis; > 4 sigma ({lead})",
+         per_scheme(lambda r: f"{ratio(r['training_over_real']['kurtosis'])}; {ratio(r['training_over_real']['4sigma'])}")),
+        (f"real held-out pixels beyond 4 / 5 sigma, distinct ({lead})",
+         per_scheme(lambda r: f"{r['real']['distinct_beyond']['4']}, {r['real']['distinct_beyond']['5']}")),
+        ("real held-out excess kurtosis, fold by fold (stripes)",
+         [", ".join(kurtosis(f["real_excess_kurtosis"]) for f in result["sources"][n]["stripes"]["folds"])
+          for n in names] if "stripes" in schemes else None),
+    ]
+    for key, what in (("nll", "NLL beats the Gaussian by > 3 se"),
+                      ("kurtosis", f"kurtosis within {TAIL_TOLERANCE:.0%} of real"),
+                      ("tail_4sigma", f"> 4 sigma rate within {TAIL_TOLERANCE:.0%}"),
+                      ("tail_5sigma", f"> 5 sigma rate within {TAIL_TOLERANCE:.0%}")):
+        rows.append((f"target: {what} ({lead})", per_scheme(lambda r, key=key: mark(r["targets"][key]))))
+    if copula is not None:
+        cop = [copula["sources"][n]["stripes"] for n in names]
+        rows += [
+            ("Gaussian copula: NLL model - Gaussian in se (band / stripes)",
+             [" / ".join(f"{copula['sources'][n][k]['nll']['diff_in_se']:+.1f}" for k in ("band", "stripes"))
+              for n in names]),
+            ("Gaussian copula: kurtosis; > 4 / 5 sigma rates, model over real (stripes)",
+             [f"{ratio(r['model_over_real']['kurtosis'])}; {ratio(r['model_over_real']['4sigma'])} / "
+              f"{ratio(r['model_over_real']['5sigma'])}" for r in cop]),
+            ("Gaussian copula: targets NLL / kurtosis / 4 / 5 sigma (stripes)",
+             [" / ".join(mark(r["targets"][k]) for k in ("nll", "kurtosis", "tail_4sigma", "tail_5sigma"))
+              for r in cop]),
+        ]
+    lines = ["| | " + " | ".join(f"`{n}`" for n in names) + " |", "|---" * (len(names) + 1) + "|"]
+    lines += [f"| {label} | " + " | ".join(cells) + " |" for label, cells in rows if cells is not None]
+    return "\n".join(lines)
+
+
+def with_block(text: str, table: str, start: str = START, end: str = END) -> str:
+    """``text`` with the part between the markers ``start`` and ``end`` replaced by ``table``."""
+    if start not in text or end not in text:
+        raise ValueError(f"{DOCS} has no table markers ({start!r} ... {end!r}).")
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{start}\n{table}\n{end}{tail}"
 
 
 def main(argv=None) -> int:
@@ -75,9 +140,10 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     table = comparison_table(load_results(args.results_dir, args.models), real_distinct_counts(args.models))
+    cv_table = crossval_table(json.loads(CV_RESULT.read_text()), json.loads(COPULA_RESULT.read_text()))
     if args.write_docs or args.check:
         text = DOCS.read_text()
-        new = with_block(text, table)
+        new = with_block(with_block(text, table), cv_table, CV_START, CV_END)
         if args.check:
             if new != text:
                 print(f"{DOCS} is stale: run python scripts/fidelity_table.py --write-docs", file=sys.stderr)
@@ -86,7 +152,7 @@ def main(argv=None) -> int:
         atomic_write(DOCS, lambda f: f.write(new.encode("utf-8")))
         print(f"wrote the table into {DOCS}")
         return 0
-    print(table)
+    print(table + "\n\n" + cv_table)
     return 0
 
 

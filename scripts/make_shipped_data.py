@@ -85,7 +85,8 @@ CCD_FITS_NAME = "ground_ccd_raw_cutout.fits"
 CCD_FITS_KEYS = ("OBSERVAT", "TELESCOP", "INSTRUME", "DATE-OBS", "OBJECT", "IMAGETYP", "FILTERS", "EXPTIME",
                  "SECZ", "GAIN", "RDNOISE", "CCD-TEMP", "MJD-OBS")
 
-# Split settings shared by both noise models: 30% of the columns held out, 8-pixel gap.
+# Split settings shared by every source: 30% of the columns held out, 8-pixel gap. (The builders
+# below take other settings of train_val_patches as ``split``: benchmarks/crossval_fidelity.py.)
 SPLIT = dict(val_fraction=0.3, axis=1, gap=8)
 RING_BOX = 128  # side of the shipped ring cutout, pixels (0.03"/px: 3.84 arcsec; 64 px at 0.06"/px)
 JWST_BANDS = ("F115W", "F150W", "F277W", "F444W")
@@ -199,7 +200,7 @@ def prepare_jwst(data_dir: Path, band: str, whitening: str | None = None) -> Pre
     return Prepared(f"jwst-{band.lower()}", image, mask, whiten, pixel_scale, source, extra_info)
 
 
-def jwst_sets(data_dir: Path, ring_box: Region) -> tuple[PatchSet, PatchSet]:
+def jwst_sets(data_dir: Path, ring_box: Region, split: dict | None = None) -> tuple[PatchSet, PatchSet]:
     prep = prepare_jwst(data_dir, "F150W")
     if prep.extra["ring_box"] != list(ring_box.as_tuple()):
         raise RuntimeError(f"F150W ring box {prep.extra['ring_box']} differs from the cutout's {ring_box}.")
@@ -213,13 +214,14 @@ def jwst_sets(data_dir: Path, ring_box: Region) -> tuple[PatchSet, PatchSet]:
         noise_map=prep.noise_map,
         val_at_end=False,
         source=prep.source,
-        **SPLIT,
+        **(SPLIT if split is None else split),
     )
 
 
-def band_sets(data_dir: Path, band: str, whitening: str | None = None) -> tuple[PatchSet, PatchSet]:
+def band_sets(data_dir: Path, band: str, whitening: str | None = None,
+              split: dict | None = None) -> tuple[PatchSet, PatchSet]:
     """Training and validation patches of a JWST band, split like F150W's (``whitening``: as in
-    ``prepare_jwst``)."""
+    ``prepare_jwst``; ``split``: ``train_val_patches`` settings, default ``SPLIT``)."""
     prep = prepare_jwst(data_dir, band, whitening)
     return train_val_patches(
         prep.image,
@@ -230,7 +232,7 @@ def band_sets(data_dir: Path, band: str, whitening: str | None = None) -> tuple[
         noise_map=prep.noise_map,
         val_at_end=False,
         source=prep.source,
-        **SPLIT,
+        **(SPLIT if split is None else split),
     )
 
 
@@ -265,7 +267,7 @@ def prepare_ccd(data_dir: Path) -> tuple[Prepared, object]:
     return Prepared("ground-ccd-saao", frame.image, mask, None, float("nan"), source), frame
 
 
-def hst_sets(data_dir: Path) -> tuple[PatchSet, PatchSet]:
+def hst_sets(data_dir: Path, split: dict | None = None) -> tuple[PatchSet, PatchSet]:
     trains, vals = [], []
     for name in HST_UPSTREAM:
         prep = prepare_hst(data_dir, name)
@@ -280,7 +282,7 @@ def hst_sets(data_dir: Path) -> tuple[PatchSet, PatchSet]:
             mask=prep.mask,
             val_at_end=True,
             source=prep.source,
-            **SPLIT,
+            **(SPLIT if split is None else split),
         )
         trains.append(train)
         vals.append(val)
@@ -290,7 +292,7 @@ def hst_sets(data_dir: Path) -> tuple[PatchSet, PatchSet]:
     )
 
 
-def ccd_sets(data_dir: Path) -> tuple[PatchSet, PatchSet, dict]:
+def ccd_sets(data_dir: Path, split: dict | None = None) -> tuple[PatchSet, PatchSet, dict]:
     """Training and validation patches of the raw SAAO CCD frame, and the frame-level numbers."""
     prep, frame = prepare_ccd(data_dir)
     mask = prep.mask
@@ -301,7 +303,7 @@ def ccd_sets(data_dir: Path) -> tuple[PatchSet, PatchSet, dict]:
         mask=mask,
         val_at_end=True,
         source=prep.source,
-        **SPLIT,
+        **(SPLIT if split is None else split),
     )
     frame_numbers = {
         "trimmed_shape": list(frame.image.shape),

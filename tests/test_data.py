@@ -329,6 +329,12 @@ def test_train_val_patches_cells_interleave_without_sharing_a_pixel():
         assert (t["background"], t["sigma"]) == (v["background"], v["sigma"])
         vals.append(b)
     assert not (vals[0] & vals[1]).any() and not (vals[1] & vals[2]).any() and not (vals[0] & vals[2]).any()
+    # Only a training cell of fold 0 left unmasked (cells 24 px, pitch 32): the error names the fold.
+    only = np.ones(image.shape, bool)
+    only[0:24, 32:56] = False
+    with pytest.raises(ValueError, match=r"split='cells', fold=0\): the held-out parts keep no patch"):
+        train_val_patches(image, patch_size=16, stride=4, val_stride=8, val_fraction=0.3, gap=3,
+                          split="cells", cell=24, mask=only)
     with pytest.raises(ValueError, match="split must be"):
         train_val_patches(image, patch_size=16, stride=4, split="checkerboard")
     with pytest.raises(ValueError, match="cell >= patch_size"):
@@ -352,6 +358,15 @@ def test_train_val_patches_stripes_are_contiguous_folds():
         assert not (ndi.binary_dilation(a, structure=np.ones((1, 11), bool)) & b).any()
         held.append(cols.min() // 68)
     assert sorted(held) == [0, 1, 2]
+    # Four bands: each fold holds out its own (a lattice one cell tall reaches every residue).
+    held = [np.nonzero(covered(train_val_patches(image, patch_size=16, stride=4, val_fraction=0.25, axis=1,
+                                                  split="stripes", fold=f)[1], image.shape).any(0))[0].min() // 50
+            for f in range(4)]
+    assert held == [0, 1, 2, 3]
+    with pytest.raises(ValueError, match="fold is a setting"):
+        train_val_patches(image, patch_size=16, stride=4, fold=1)
+    with pytest.raises(ValueError, match="cell is a setting"):
+        train_val_patches(image, patch_size=16, stride=4, split="stripes", cell=20)
     with pytest.raises(ValueError, match="larger val_fraction"):
         train_val_patches(image, patch_size=64, stride=4, val_fraction=1 / 3, axis=1, gap=8, split="stripes")
 

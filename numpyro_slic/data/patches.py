@@ -248,6 +248,10 @@ def train_val_patches(
     image = _check_image("image", image)
     extra = {} if (notes := kwargs.pop("notes", None)) is None else {"notes": notes}
     val_stride = stride if val_stride is None else val_stride
+    if split != "cells" and cell is not None:
+        raise ValueError(f"cell is a setting of split='cells', not of split={split!r}.")
+    if split == "band" and fold != 0:
+        raise ValueError("split='band' holds out one band: fold is a setting of split='stripes' or 'cells'.")
     if split == "band":
         train_region, val_region = split_regions(
             image.shape, val_fraction, axis=axis, gap=gap, val_at_end=val_at_end
@@ -291,14 +295,20 @@ def train_val_patches(
         **kwargs,
     )
     fixed = {key: train.provenance["sources"][0][key] for key in ("background", "sigma")}
-    val = extract_sky_patches(
-        image,
-        patch_size=patch_size,
-        stride=val_stride,
-        notes={"role": "val"} | layout | extra,
-        **where["val"],
-        **(fixed | kwargs),
-    )
+    try:
+        val = extract_sky_patches(
+            image,
+            patch_size=patch_size,
+            stride=val_stride,
+            notes={"role": "val"} | layout | extra,
+            **where["val"],
+            **(fixed | kwargs),
+        )
+    except ValueError as err:
+        if split == "band":
+            raise
+        raise ValueError(f"train_val_patches(split={split!r}, fold={fold}): the held-out parts keep no patch "
+                         f"({err}) Use smaller patches or larger cells, or another split.") from err
     return train, val
 
 

@@ -121,9 +121,10 @@ def interleaved_zones(
     j * pitch_c + cell_c)``, ``pitch = cell + gap``: the ``gap`` rows and columns between
     neighbouring cells belong to neither set (a few pixels make the sets independent, not only
     disjoint, see ``split_regions``); cells cut by the image's far edges are kept as far as they go.
-    Cell ``(i, j)`` is held out when ``(i + s * j) % val_every == fold`` (``s = 2``, or 1 for a
-    checkerboard at ``val_every = 2``): on a square lattice no two held-out cells share a side, and
-    folds ``0 .. val_every - 1`` hold out every cell exactly once. A cell as tall as the image,
+    Cell ``(i, j)`` is held out when ``(i + s * j) % val_every == fold``, with ``s = 2`` for odd
+    ``val_every`` and 1 for even (coprime to it, so that a lattice one cell tall still reaches every
+    fold): no two held-out cells share a side (a checkerboard at ``val_every = 2``), and folds ``0 ..
+    val_every - 1`` hold out every cell exactly once. A cell as tall as the image,
     ``(H, w)``, gives ``val_every`` contiguous column bands at ``w = (W - (val_every - 1) * gap) //
     val_every``, each held out by one fold.
 
@@ -155,7 +156,7 @@ def interleaved_zones(
             f"An image of shape {tuple(shape)} holds {n_cells[0]} x {n_cells[1]} cells of {cells} pixels "
             f"{gap} apart, fewer than val_every={val_every}: use smaller cells or a smaller val_every."
         )
-    step = 1 if val_every == 2 else 2
+    step = 2 if val_every % 2 else 1
     held_out = (index[0][:, None] + step * index[1][None, :]) % val_every == fold
     in_cell = inside[0][:, None] & inside[1][None, :]
     return in_cell & ~held_out, in_cell & held_out

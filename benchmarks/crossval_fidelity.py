@@ -172,6 +172,32 @@ def summarise(folds: list[dict]) -> dict:
     }
 
 
+def select_sources(data_dir: Path, names: list[str] | None) -> dict:
+    """``sources(data_dir)``, narrowed to ``names`` (all when None); unknown names are refused."""
+    chosen = sources(data_dir)
+    unknown = set(names or []) - set(chosen)
+    if unknown:
+        raise SystemExit(f"unknown --sources {sorted(unknown)}; choose from {sorted(chosen)}")
+    return {name: v for name, v in chosen.items() if not names or name in names}
+
+
+def run(chosen: dict, schemes: list[str], fit, draws: int, key_of) -> dict:
+    """Every scheme's pooled ``summarise`` for every source of ``chosen`` (name -> (make, crop)),
+    fold ``i`` drawing with ``key_of(i)``; prints a line each."""
+    results = {}
+    for name, (make, crop) in chosen.items():
+        results[name] = {"crop": crop}
+        for scheme in schemes:
+            folds = [fold(*make(split), crop, key_of(i), draws, fit) for i, split in enumerate(SCHEMES[scheme])]
+            r = results[name][scheme] = summarise(folds)
+            n, m, tr = r["nll"], r["model_over_real"], r["training_over_real"]
+            print(f"{name:31s} {scheme:8s} crops {n['n']:4d}: NLL {n['diff']:+.4f} +- {n['se_diff']:.4f} "
+                  f"({n['diff_in_se']:+.1f} se); model/real kurt {m['kurtosis']:.2f} >4s {m['4sigma']:.2f} "
+                  f">5s {m['5sigma']:.2f}; training/real kurt {tr['kurtosis']:.2f} >4s {tr['4sigma']:.2f}; "
+                  f"folds' real kurtosis {[round(f['real_excess_kurtosis'], 3) for f in r['folds']]}", flush=True)
+    return results
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("data_dir", type=Path)
@@ -186,28 +212,10 @@ def main(argv=None) -> None:
     recipe = dataclasses.replace(RECIPE, backbone_components=args.components)
     out = {"command": "python " + " ".join(sys.argv), "recipe": f"CorrelatedMixtureBackbone, {args.components} "
            "components, grid-wide level, fitted to each fold's training patches (fit_backbone_model)",
-           "schemes": {k: SCHEMES[k] for k in args.schemes}, "draws_per_fold": args.draws, "sources": {}}
+           "schemes": {k: SCHEMES[k] for k in args.schemes}, "draws_per_fold": args.draws}
     key = jax.random.key(0)
-    chosen = sources(args.data_dir)
-    unknown = set(args.sources or []) - set(chosen)
-    if unknown:
-        parser.error(f"unknown --sources {sorted(unknown)}; choose from {sorted(chosen)}")
-    for name, (make, crop) in chosen.items():
-        if args.sources and name not in args.sources:
-            continue
-        out["sources"][name] = {"crop": crop}
-        for scheme in args.schemes:
-            folds = []
-            for i, split in enumerate(SCHEMES[scheme]):
-                train, val = make(split)
-                folds.append(fold(train, val, crop, jax.random.fold_in(key, i), args.draws,
-                                  lambda t: exact_recipe(t, recipe)))
-            r = out["sources"][name][scheme] = summarise(folds)
-            n, m, tr = r["nll"], r["model_over_real"], r["training_over_real"]
-            print(f"{name:31s} {scheme:8s} crops {n['n']:4d}: NLL {n['diff']:+.4f} +- {n['se_diff']:.4f} "
-                  f"({n['diff_in_se']:+.1f} se); model/real kurt {m['kurtosis']:.2f} >4s {m['4sigma']:.2f} "
-                  f">5s {m['5sigma']:.2f}; training/real kurt {tr['kurtosis']:.2f} >4s {tr['4sigma']:.2f}; "
-                  f"folds' real kurtosis {[round(f['real_excess_kurtosis'], 3) for f in r['folds']]}", flush=True)
+    out["sources"] = run(select_sources(args.data_dir, args.sources), args.schemes,
+                         lambda train: exact_recipe(train, recipe), args.draws, lambda i: jax.random.fold_in(key, i))
     out["seconds"] = time.perf_counter() - start
     atomic_write_json(args.out, out)
     print(f"wrote {args.out} ({out['seconds']:.0f} s)")

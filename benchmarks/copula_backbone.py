@@ -55,12 +55,8 @@ class GaussianCopulaMixture:
         z = self.gaussianised(x, 0.0)
         z = np.where(np.abs(z) > CLIP_Z, 0.0, z)
         self.core = GaussianBackbone.from_patches(z, radius)
-        # The k = 0 power the tapered kernel misses on the patches' grid, as a grid-wide level
-        # (CorrelatedMixtureBackbone.from_patches, step 3).
-        shape = x.shape[1:]
-        sums = (z - z.mean()).sum(axis=(1, 2))
-        missing = float(np.mean(sums**2)) / np.prod(shape) - float(self.core.power(shape)[0, 0])
-        self.level = max(missing, 0.0) / float(self.core.variance) / np.prod(shape)
+        # The grid-wide level, as in CorrelatedMixtureBackbone.from_patches (step 3).
+        self.level = self.core.missing_level(z)
 
     def _marginal(self, u, sigma):
         """F(u), 1 - F(u) and log f(u) of the mixture widened by ``sigma``."""

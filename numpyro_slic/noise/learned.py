@@ -109,6 +109,16 @@ class GaussianBackbone(eqx.Module):
         taper = np.where(lag <= radius, 0.5 * (1 + np.cos(np.pi * lag / (radius + 1))), 0.0)
         return cls(jnp.asarray(kernel * taper, dtype=jnp.float32))
 
+    def missing_level(self, patches: Float[ArrayLike, "n H W"]) -> float:
+        """The k = 0 power the tapered kernel misses on the patches' grid (their mean periodogram's
+        k = 0 mode minus the kernel's, if positive), as the variance of a level common to the whole
+        grid over the pixel variance: ``CorrelatedMixtureBackbone``'s ``background``."""
+        x = np.asarray(patches, dtype=np.float64)
+        shape = x.shape[1:]
+        sums = (x - x.mean()).sum(axis=(1, 2))  # the patches' k = 0 modes
+        missing = float(np.mean(sums**2)) / np.prod(shape) - float(self.power(shape)[0, 0])
+        return float(max(missing, 0.0) / float(self.variance) / np.prod(shape))
+
     @property
     def variance(self) -> Float[Array, ""]:
         """The per-pixel variance, kernel[R, R] (trained units squared)."""
@@ -261,12 +271,7 @@ class CorrelatedMixtureBackbone(eqx.Module):
         centre, sd = means[np.argmax(weights)], sigmas[np.argmax(weights)]
         clipped = np.where(np.abs(x - centre) > clip * sd, centre, x)
         core = GaussianBackbone.from_patches(clipped, radius)
-        level = 0.0
-        if background:
-            shape, variance = x.shape[1:], float(core.variance)
-            sums = (clipped - clipped.mean()).sum(axis=(1, 2))  # the patches' k = 0 modes
-            missing = float(np.mean(sums**2)) / np.prod(shape) - float(core.power(shape)[0, 0])
-            level = float(max(missing, 0.0) / variance / np.prod(shape))
+        level = core.missing_level(clipped) if background else 0.0
         transfer = np.sqrt(np.asarray(_relative_power(core, level, x.shape[1:]), np.float64))
         whitened = np.fft.ifft2(np.fft.fft2(x) / transfer).real
         return cls(core, MixtureBackbone.from_patches(whitened, components), level)

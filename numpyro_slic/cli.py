@@ -138,14 +138,16 @@ def _add_train(sub) -> None:
     model.add_argument("--parameterisation", choices=("score", "energy"), default="score")
     model.add_argument("--backbone", action=argparse.BooleanOptionalAction, default=True,
                        help="add a backbone fitted to the training patches (the net learns the rest)")
-    model.add_argument("--backbone-kind", choices=("gaussian", "mixture", "correlated-mixture"), default="gaussian",
+    model.add_argument("--backbone-kind", choices=("gaussian", "mixture", "correlated-mixture", "gaussian-copula"),
+                       default="gaussian",
                        help="gaussian: stationary Gaussian (right correlations); mixture: i.i.d. Gaussian-mixture "
                             "pixels (right marginal tails; nearly white noise with rare outliers); "
-                            "correlated-mixture: both (correlated noise with rare outliers, e.g. a raw CCD)")
+                            "correlated-mixture: both (correlated noise with rare outliers, e.g. a raw CCD); "
+                            "gaussian-copula: both, the marginal exactly (single-pixel outliers)")
     model.add_argument("--backbone-components", type=int, default=3,
-                       help="components of a (correlated-)mixture backbone")
+                       help="components of a backbone's pixel mixture")
     model.add_argument("--backbone-background", action="store_true",
-                       help="correlated-mixture backbone: add a grid-wide background level holding the k = 0 "
+                       help="correlated-mixture or copula backbone: add a grid-wide background level holding the k = 0 "
                             "power its kernel misses (sky backgrounds varying beyond the kernel's lags)")
     model.add_argument("--rot180", action="store_true",
                        help="augment with random 180-degree turns (every surveyed source allows them; docs/noise_sources.md)")

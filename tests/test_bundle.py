@@ -18,7 +18,13 @@ from numpyro_slic.noise.bundle import (
     shipped_models,
 )
 from numpyro_slic.noise.calibration import CalibratedNoise, ScoreCalibration
-from numpyro_slic.noise.learned import CorrelatedMixtureBackbone, GaussianBackbone, LearnedNoise, MixtureBackbone
+from numpyro_slic.noise.learned import (
+    CorrelatedMixtureBackbone,
+    GaussianBackbone,
+    GaussianCopulaBackbone,
+    LearnedNoise,
+    MixtureBackbone,
+)
 from numpyro_slic.noise.networks import UNet, UNetConfig
 from numpyro_slic.noise.sde import VPSDE
 
@@ -116,6 +122,19 @@ def test_correlated_mixture_backbone_round_trip(tmp_path):
     u = jnp.asarray(patches[0], jnp.float32)
     assert float(loaded.backbone.energy(u, 0.1)) == float(backbone.energy(u, 0.1))
 
+
+
+def test_gaussian_copula_backbone_round_trip(tmp_path):
+    """A GaussianCopulaBackbone (marginal mixture + z's kernel + background level) saves and loads
+    exactly."""
+    patches = _patches_with_hits(3) + np.linspace(-1.0, 1.0, 8)[:, None, None]  # a level per patch
+    backbone = GaussianCopulaBackbone.from_patches(patches, 2, radius=3, background=True)
+    assert backbone.background > 0
+    loaded = _assert_backbone_round_trip(tmp_path, backbone, {
+        "kind": "gaussian-copula", "components": 2, "kernel_shape": [7, 7], "floor": 1e-3,
+        "background": backbone.background})
+    u = jnp.asarray(patches[0], jnp.float32)
+    assert float(loaded.backbone.energy(u, 0.1)) == float(backbone.energy(u, 0.1))
 
 def test_energy_vp_and_calibration_round_trip(tmp_path):
     model = _model("energy", VPSDE(0.1, 20.0), seed=5).with_event_shape((16, 16))
@@ -283,7 +302,9 @@ def test_train_init_from_fine_tunes_a_bundle(tmp_path):
     assert main(["train", *data, "--out", tuned, "--steps", "2", "--init-from", str(tmp_path / "none.zip")]) == 2
 
 
-def test_backbone_alone_bundle_and_train_no_net(tmp_path):
+@pytest.mark.parametrize("kind, cls", [("correlated-mixture", CorrelatedMixtureBackbone),
+                                       ("gaussian-copula", GaussianCopulaBackbone)])
+def test_backbone_alone_bundle_and_train_no_net(tmp_path, kind, cls):
     """``numpyro-slic train --no-net`` writes a bundle with no net ("net": null) that loads to the
     same backbone-alone model, exactly; --no-net with --no-backbone is refused."""
     from numpyro_slic.cli import main
@@ -299,13 +320,13 @@ def test_backbone_alone_bundle_and_train_no_net(tmp_path):
         save_patch_set(sets[role], PatchSet(patches, np.zeros((n, 3), np.int64), make_provenance(8, n, [source])))
     out = tmp_path / "backbone.zip"
     rc = main(["train", "--patches", str(sets["train"]), "--val-patches", str(sets["val"]), "--out", str(out),
-               "--no-net", "--backbone-kind", "correlated-mixture", "--backbone-components", "2", "--no-progress"])
+               "--no-net", "--backbone-kind", kind, "--backbone-components", "2", "--no-progress"])
     assert rc == 0
     meta = read_bundle_metadata(out)
     assert meta["model"]["net"] is None and meta["metadata"]["training"]["steps"] == 0
     assert len(meta["metadata"]["validation"]["dsm_loss"]) == 8
     model = load_noise_model(out)
-    assert model.net is None and isinstance(model.backbone, CorrelatedMixtureBackbone) and model.scale == 1.5
+    assert model.net is None and isinstance(model.backbone, cls) and model.scale == 1.5
     u = jnp.asarray(rng.standard_normal((8, 8)), jnp.float32)
     assert float(model.unit_log_prob(u, 0.01)) == float(-model.backbone.energy(u, model.unit_sigma(0.01)))
     save_noise_model(tmp_path / "again.zip", model)

@@ -16,7 +16,13 @@ import pytest
 import scipy.stats
 
 from numpyro_slic.noise.analytic import GaussianMixtureNoise, StationaryGaussianNoise, spectral_gaussian_log_prob
-from numpyro_slic.noise.learned import CorrelatedMixtureBackbone, GaussianBackbone, LearnedNoise, MixtureBackbone
+from numpyro_slic.noise.learned import (
+    CorrelatedMixtureBackbone,
+    GaussianBackbone,
+    GaussianCopulaBackbone,
+    LearnedNoise,
+    MixtureBackbone,
+)
 from numpyro_slic.noise.networks import UNet, UNetConfig
 from numpyro_slic.noise.sde import VESDE, dsm_loss
 from numpyro_slic.noise.training import CHECKPOINT_NAME, TrainConfig, draw_batch, train_noise_model, validation_loss
@@ -280,6 +286,83 @@ def test_correlated_mixture_backbone_samples_what_it_scores():
     np.testing.assert_allclose(np.var(u), m2 * np.sum(a**2), rtol=0.03)  # 102 400 pixels; measured -0.3%
     assert abs(scipy.stats.kurtosis(u) - kurtosis) < 0.1 * kurtosis  # measured 4.74 against 4.68
 
+
+
+def test_gaussian_copula_backbone_is_an_exact_density():
+    """With one component it is the stationary Gaussian of power c^2 c_k + sigma^2 at every width;
+    with two it integrates to 1 (a 1 x 2 grid, summed on a fine lattice), its score is -grad of its
+    energy, and a value far beyond every component (1e-29 tail probability) keeps a finite energy
+    and gradient."""
+    core = GaussianBackbone(jnp.asarray([[0.1, 0.3, 0.1], [0.3, 1.2, 0.3], [0.1, 0.3, 0.1]], jnp.float32))
+    one = MixtureBackbone(jnp.zeros(1), jnp.asarray([0.2]), jnp.asarray([0.9]))
+    u = jax.random.normal(jax.random.key(0), (8, 8))
+    for background in (0.0, 0.05):
+        backbone = GaussianCopulaBackbone(one, core, background)
+        a2 = (core.power((8, 8)) / core.variance).at[0, 0].add(background * 64)
+        for sigma in (0.0, 0.3, 2.0):
+            power = 0.81 * a2 / a2.mean() + sigma**2
+            np.testing.assert_allclose(backbone.energy(u, sigma), -spectral_gaussian_log_prob(u - 0.2, power),
+                                       rtol=1e-5)
+    with pytest.raises(ValueError, match="background must be finite and >= 0"):
+        GaussianCopulaBackbone(one, core, -0.1)
+    two = GaussianCopulaBackbone(MixtureBackbone(jnp.log(jnp.asarray([0.8, 0.2])), jnp.asarray([0.0, 2.0]),
+                                                 jnp.asarray([1.0, 3.0])), core)
+    grid = jnp.linspace(-30.0, 30.0, 1201)
+    pairs = jnp.stack(jnp.meshgrid(grid, grid, indexing="ij"), -1).reshape(-1, 1, 2)
+    for sigma in (0.0, 0.5):
+        density = jnp.exp(-jax.vmap(lambda v: two.energy(v, sigma))(pairs))
+        np.testing.assert_allclose(float(density.sum()) * float(grid[1] - grid[0]) ** 2, 1.0, atol=2e-3)
+        np.testing.assert_allclose(two.score(u, sigma), -jax.grad(two.energy)(u, sigma), rtol=1e-4, atol=1e-4)
+    far = u.at[2, 3].set(1e4)
+    assert np.isfinite(float(two.energy(far, 0.01))) and np.all(np.isfinite(np.asarray(two.score(far, 0.01))))
+
+
+def test_gaussian_copula_backbone_samples_its_marginal_exactly():
+    """Exact draws: one pixel's values over 20 000 independent draws follow the mixture's CDF
+    (Kolmogorov-Smirnov; measured p 0.08, 0.46, 0.80 on three seeds, where dropping the 5% wide
+    component gives a statistic of about 0.05), and the gaussianised draws have the correlation's
+    power c_k."""
+    from numpyro_slic.noise.learned import _gaussianised
+
+    core = GaussianBackbone(jnp.asarray([[0.1, 0.3, 0.1], [0.3, 1.2, 0.3], [0.1, 0.3, 0.1]], jnp.float32))
+    w, mu, sd = np.asarray([0.95, 0.05]), np.asarray([0.0, 4.0]), np.asarray([1.0, 6.0])
+    mixture = MixtureBackbone(*(jnp.asarray(v, jnp.float32) for v in (np.log(w), mu, sd)))
+    backbone = GaussianCopulaBackbone(mixture, core, 0.02)
+    draws = backbone.sample(jax.random.key(0), (8, 8), n=20000)
+    one_pixel = np.asarray(draws[:, 3, 5], np.float64)
+    ks = scipy.stats.kstest(one_pixel, lambda v: np.sum(w * scipy.stats.norm.cdf((v[:, None] - mu) / sd), -1))
+    assert ks.pvalue > 1e-3
+    z = np.asarray(jax.vmap(lambda v: _gaussianised(mixture, v, 0.0))(draws[:2000]), np.float64)
+    periodogram = np.mean(np.abs(np.fft.fft2(z)) ** 2, axis=0) / 64
+    expected = np.asarray(backbone._correlation_power((8, 8), 0.0), np.float64)
+    np.testing.assert_allclose(periodogram, expected, rtol=0.12)  # 2000 draws: 2.2% sd a mode
+
+
+def test_gaussian_copula_backbone_keeps_single_pixel_hits_single():
+    """On correlated noise whose hits are single pixels (a raw detector's) the copula's draws keep the
+    training sky's |z| > 4 rate (within 20%) where the correlated mixture's overshoot it more than
+    twice (a hit is whitened into a ringing pattern, then re-filtered when drawn), and the copula's
+    held-out likelihood is the better (measured -0.031 +- 0.008 nats/pixel on 128 patches)."""
+    rng = np.random.default_rng(3)
+
+    def draw(n):
+        g = rng.standard_normal((n, 16, 16))
+        correlated = (g + np.roll(g, 1, 1) + np.roll(g, 1, 2) + np.roll(np.roll(g, 1, 1), 1, 2)) / 2
+        return correlated + np.where(rng.random((n, 16, 16)) < 0.005, rng.exponential(6.0, (n, 16, 16)), 0.0)
+
+    def beyond_4(x):
+        centre = np.median(x)
+        return np.mean(np.abs(x - centre) > 4 * 1.4826 * np.median(np.abs(x - centre)))
+
+    train, val = draw(1024), jnp.asarray(draw(128), jnp.float32)
+    nll, rate = {}, {}
+    for cls in (GaussianCopulaBackbone, CorrelatedMixtureBackbone):
+        backbone = cls.from_patches(train, 3, radius=4)
+        nll[cls] = np.asarray(jax.vmap(lambda u: backbone.energy(u, 0.01))(val), np.float64) / 256
+        rate[cls] = beyond_4(np.asarray(backbone.sample(jax.random.key(0), (16, 16), 1024))) / beyond_4(train)
+    assert abs(rate[GaussianCopulaBackbone] - 1) < 0.2 and rate[CorrelatedMixtureBackbone] > 2  # 1.04, 5.4
+    diff = nll[GaussianCopulaBackbone] - nll[CorrelatedMixtureBackbone]
+    assert diff.mean() < -3 * diff.std(ddof=1) / np.sqrt(len(diff))
 
 def test_backbone_alone_is_the_backbone_with_exact_draws():
     """``fit_backbone_model``: no net; score, energy and log_prob are the backbone's at sigma(t), the

@@ -25,6 +25,7 @@ _EXPORTS = {
     "ode_log_prob": ".flow",
     "CorrelatedMixtureBackbone": ".learned",
     "GaussianBackbone": ".learned",
+    "GaussianCopulaBackbone": ".learned",
     "MixtureBackbone": ".learned",
     "LearnedNoise": ".learned",
     "UNet": ".networks",
@@ -49,6 +50,7 @@ __all__ = [
     "LearnedNoise",
     "CorrelatedMixtureBackbone",
     "GaussianBackbone",
+    "GaussianCopulaBackbone",
     "MixtureBackbone",
     "UNet",
     "UNetConfig",
@@ -82,7 +84,13 @@ if TYPE_CHECKING:
     from .calibration import CalibratedNoise, ScoreCalibration, SteinDiagnostics, fit_calibration, stein_diagnostics
     from .bundle import load_noise_model, read_bundle_metadata, save_noise_model, shipped_models
     from .flow import ode_log_prob
-    from .learned import CorrelatedMixtureBackbone, GaussianBackbone, LearnedNoise, MixtureBackbone
+    from .learned import (
+        CorrelatedMixtureBackbone,
+        GaussianBackbone,
+        GaussianCopulaBackbone,
+        LearnedNoise,
+        MixtureBackbone,
+    )
     from .networks import UNet, UNetConfig
     from .sampling import sample_noise, sample_noise_unit
     from .sde import VESDE, VPSDE

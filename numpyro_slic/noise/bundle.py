@@ -32,7 +32,14 @@ import numpy as np
 
 from ..data.io import atomic_write
 from .base import NoiseModel
-from .learned import BACKBONE_KINDS, CorrelatedMixtureBackbone, GaussianBackbone, LearnedNoise, MixtureBackbone
+from .learned import (
+    BACKBONE_KINDS,
+    CorrelatedMixtureBackbone,
+    GaussianBackbone,
+    GaussianCopulaBackbone,
+    LearnedNoise,
+    MixtureBackbone,
+)
 from .networks import UNet, UNetConfig
 from .sde import sde_from_dict
 
@@ -214,6 +221,10 @@ def _describe_backbone(backbone) -> dict | None:
         return {"kind": "correlated-mixture", "components": int(backbone.mixture.sigmas.shape[0]),
                 "kernel_shape": list(backbone.core.kernel.shape), "floor": backbone.core.floor,
                 "background": backbone.background}
+    if isinstance(backbone, GaussianCopulaBackbone):
+        return {"kind": "gaussian-copula", "components": int(backbone.marginal.sigmas.shape[0]),
+                "kernel_shape": list(backbone.core.kernel.shape), "floor": backbone.core.floor,
+                "background": backbone.background}
     return {"kind": "gaussian", "kernel_shape": list(backbone.kernel.shape), "floor": backbone.floor}
 
 
@@ -236,6 +247,8 @@ def _backbone_skeleton(desc: dict | None):
         mixture = MixtureBackbone(zeros, zeros, zeros + 1.0)
     if kind == "correlated-mixture":
         return CorrelatedMixtureBackbone(core, mixture, float(desc.get("background", 0.0)))
+    if kind == "gaussian-copula":
+        return GaussianCopulaBackbone(mixture, core, float(desc["background"]))
     return core if kind == "gaussian" else mixture
 
 

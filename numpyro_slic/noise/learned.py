@@ -57,6 +57,7 @@ __all__ = [
     "Backbone",
     "CorrelatedMixtureBackbone",
     "GaussianBackbone",
+    "GaussianCopulaBackbone",
     "LearnedNoise",
     "MixtureBackbone",
     "Parameterisation",
@@ -304,10 +305,136 @@ class CorrelatedMixtureBackbone(eqx.Module):
         return self.mixture.energy(y, sigma) + jnp.sum(jnp.log(a))
 
 
-Backbone = GaussianBackbone | MixtureBackbone | CorrelatedMixtureBackbone
-_BACKBONES = (GaussianBackbone, MixtureBackbone, CorrelatedMixtureBackbone)
+# The z of a value whose marginal tail probability is below this is held at |z| = 11.3 (see
+# GaussianCopulaBackbone): float32 cannot carry a smaller probability through ndtri, and a datum
+# that improbable under the fitted marginal is an outlier the marginal's own density still prices.
+_LOG_P_MIN = math.log(1e-29)
+_COPULA_CLIP_Z = 3.5  # |z| beyond this is set to 0 before the copula's correlations are fitted
+
+
+class GaussianCopulaBackbone(eqx.Module):
+    """A pixel mixture's marginal, exactly, with a stationary Gaussian's correlations: a Gaussian copula.
+
+    Each pixel is gaussianised by the mixture's CDF F, z_i = Phi^-1(F(u_i)), and z is a periodic
+    stationary Gaussian with unit variance and correlation C (power per mode c_k, mean 1):
+
+        log Q(u) = log N(z; 0, C) - sum_i log phi(z_i) + sum_i log f(u_i)
+
+    (a change of variables, normalised). Every pixel's marginal is the mixture f exactly, whatever
+    C, which ``CorrelatedMixtureBackbone`` (a filter of i.i.d. mixture pixels) is only approximately:
+    its draws re-filter the ringing that whitening put around each real hit, and overshoot the
+    tails of the sky they were fitted to (docs/noise_validation.md, cross-validated). The price is
+    correlated hits: a hit spread over neighbouring pixels (drizzled HST) is many improbable z
+    here, and one improbable innovation there.
+
+    At width sigma each mixture component widens by sigma^2 and C's power becomes (c2 c_k + sigma^2)
+    / (c2 + sigma^2), with c2 the mixture's core variance (its heaviest component): exact at width 0
+    and, as the noise turns Gaussian, in the wide limit; approximate in between (the net learns the
+    rest). Values whose tail probability under the widened marginal is below 1e-29 (beyond 11.3
+    sigma of a Gaussian) keep |z| = 11.3; their density there is the marginal's times a constant.
+
+    Attributes:
+        marginal: the pixel mixture of the training patches (its ``score`` and ``energy`` are the
+            i.i.d. marginal's).
+        core: the autocovariance of the training z (hits, |z| > 3.5, set to 0), any grid.
+        background: the grid-wide level of z's correlation, as ``CorrelatedMixtureBackbone``'s.
+    """
+
+    marginal: MixtureBackbone
+    core: GaussianBackbone
+    background: float = eqx.field(static=True, default=0.0)
+
+    def __check_init__(self):
+        if not (np.isfinite(self.background) and self.background >= 0):
+            raise ValueError(f"GaussianCopulaBackbone: background must be finite and >= 0, got {self.background}.")
+
+    @classmethod
+    def from_patches(
+        cls,
+        patches: Float[ArrayLike, "n H W"],
+        components: int = 4,
+        radius: int = 16,
+        background: bool = False,
+    ) -> "GaussianCopulaBackbone":
+        """Fits the marginal, then the correlation of the gaussianised patches (trained units).
+
+        1. ``MixtureBackbone.from_patches``: the ``components``-component mixture of all pixels.
+        2. z = Phi^-1(F(u)) of every patch, |z| > 3.5 set to 0 so that hits do not add white power.
+        3. ``GaussianBackbone.from_patches`` of z (lags <= ``radius``), and with ``background`` the
+           k = 0 power it misses (``GaussianBackbone.missing_level``).
+        """
+        x = np.asarray(patches, dtype=np.float64)
+        if x.ndim != 3:
+            raise ValueError(f"GaussianCopulaBackbone.from_patches takes (N, H, W) patches, got {x.shape}.")
+        marginal = MixtureBackbone.from_patches(x, components)
+        z = np.asarray(jax.vmap(lambda u: _gaussianised(marginal, u, 0.0))(jnp.asarray(x, jnp.float32)), np.float64)
+        z = np.where(np.abs(z) > _COPULA_CLIP_Z, 0.0, z)
+        core = GaussianBackbone.from_patches(z, radius)
+        return cls(marginal, core, core.missing_level(z) if background else 0.0)
+
+    def _correlation_power(self, shape: tuple[int, int], sigma) -> Float[Array, "H W"]:
+        """c_k at width sigma on an ``(H, W)`` grid: unit variance at width 0, widened as above."""
+        a2 = _relative_power(self.core, self.background, shape)
+        c2 = self.marginal.sigmas[jnp.argmax(self.marginal.log_weights)] ** 2
+        return (c2 * a2 / jnp.mean(a2) + sigma**2) / (c2 + sigma**2)
+
+    def energy(self, u: Float[Array, "H W"], sigma: Float[ArrayLike, ""]) -> Float[Array, ""]:
+        """-log density (with its normalising constant) of the backbone at width ``sigma``."""
+        z = _gaussianised(self.marginal, u, sigma)
+        copula = spectral_gaussian_log_prob(z, self._correlation_power(u.shape, sigma))
+        standard = jnp.sum(jax.scipy.stats.norm.logpdf(z))
+        return self.marginal.energy(u, sigma) - copula + standard
+
+    def score(self, u: Float[Array, "H W"], sigma: Float[ArrayLike, ""]) -> Float[Array, "H W"]:
+        return -jax.grad(self.energy)(u, sigma)
+
+    def sample(self, key: PRNGKeyArray, shape: tuple[int, int], n: int = 1) -> Float[Array, "n H W"]:
+        """``n`` exact draws on a periodic ``(H, W)`` grid at width 0 (trained units): z by FFT, then
+        u = F^-1(Phi(z)) by bisection, in the tail nearer to u (log probabilities: no cancellation)."""
+        white = jax.random.normal(key, (n, *shape))
+        z = jnp.fft.ifft2(jnp.fft.fft2(white) * jnp.sqrt(self._correlation_power(tuple(shape), 0.0))).real
+        target = jax.scipy.special.log_ndtr(-jnp.abs(z))  # log of the smaller tail probability
+        m = self.marginal
+        span = 60.0 * jnp.max(m.sigmas)
+        lo = jnp.full(z.shape, jnp.min(m.means) - span)
+        hi = jnp.full(z.shape, jnp.max(m.means) + span)
+
+        def halve(_, bracket):
+            lo, hi = bracket
+            mid = 0.5 * (lo + hi)
+            log_cdf, log_sf = _log_tails(m, mid, 0.0)
+            # Below the solution when its lower tail is still too light (z < 0) or its upper tail
+            # still too heavy (z >= 0).
+            below = jnp.where(z < 0, log_cdf < target, log_sf > target)
+            return jnp.where(below, mid, lo), jnp.where(below, hi, mid)
+
+        # 120 sds of bracket halved 40 times: below float32's resolution of the value.
+        lo, hi = jax.lax.fori_loop(0, 40, halve, (lo, hi))
+        return 0.5 * (lo + hi)
+
+
+def _log_tails(mixture: MixtureBackbone, u, sigma):
+    """log F(u) and log (1 - F(u)) of the mixture widened by ``sigma``, each from its own tail."""
+    t = (u[..., None] - mixture.means) / jnp.sqrt(mixture.sigmas**2 + sigma**2)
+    log_w = jax.nn.log_softmax(mixture.log_weights)
+    lower = jax.nn.logsumexp(log_w + jax.scipy.special.log_ndtr(t), axis=-1)
+    upper = jax.nn.logsumexp(log_w + jax.scipy.special.log_ndtr(-t), axis=-1)
+    return lower, upper
+
+
+def _gaussianised(mixture: MixtureBackbone, u, sigma):
+    """z = Phi^-1(F(u)) under the mixture widened by ``sigma``, from the smaller tail probability
+    (held at 1e-29, see ``_LOG_P_MIN``); one ndtri of a probability <= 1/2, so no branch divides by
+    a vanishing density in the gradient."""
+    lower, upper = _log_tails(mixture, u, sigma)
+    p = jnp.exp(jnp.maximum(jnp.minimum(lower, upper), _LOG_P_MIN))
+    return jnp.where(lower < upper, 1.0, -1.0) * jax.scipy.special.ndtri(p)
+
+
+Backbone = GaussianBackbone | MixtureBackbone | CorrelatedMixtureBackbone | GaussianCopulaBackbone
+_BACKBONES = (GaussianBackbone, MixtureBackbone, CorrelatedMixtureBackbone, GaussianCopulaBackbone)
 # The names of the backbone kinds in TrainConfig and in bundles' model.json, in _BACKBONES' order.
-BACKBONE_KINDS = ("gaussian", "mixture", "correlated-mixture")
+BACKBONE_KINDS = ("gaussian", "mixture", "correlated-mixture", "gaussian-copula")
 
 
 def backbone_kind(backbone: Backbone | None) -> str | None:
@@ -372,7 +499,8 @@ class LearnedNoise(NoiseModel):
             raise ValueError(f"parameterisation must be 'score' or 'energy', got {parameterisation!r}.")
         if backbone is not None and not isinstance(backbone, _BACKBONES):
             raise TypeError(
-                "backbone must be a GaussianBackbone, MixtureBackbone, CorrelatedMixtureBackbone or None, "
+                "backbone must be a GaussianBackbone, MixtureBackbone, CorrelatedMixtureBackbone, "
+                "GaussianCopulaBackbone or None, "
                 f"got {type(backbone).__name__}."
             )
         if not 0 < t_min < t_max <= 1:

@@ -50,6 +50,7 @@ from .learned import (
     BACKBONE_KINDS,
     CorrelatedMixtureBackbone,
     GaussianBackbone,
+    GaussianCopulaBackbone,
     LearnedNoise,
     MixtureBackbone,
     Parameterisation,
@@ -91,10 +92,12 @@ class TrainConfig:
         backbone_kind: "gaussian" (``GaussianBackbone``: the stationary Gaussian, right
             correlations), "mixture" (``MixtureBackbone``: i.i.d. Gaussian-mixture pixels, right
             marginal tails; for nearly white noise with rare outliers) or "correlated-mixture"
-            (``CorrelatedMixtureBackbone``: both; for correlated noise with rare outliers).
-        backbone_radius: largest autocovariance lag of a Gaussian or correlated-mixture backbone, pixels.
-        backbone_components: components of a mixture or correlated-mixture backbone.
-        backbone_background: give a correlated-mixture backbone a grid-wide background level, with
+            (``CorrelatedMixtureBackbone``: both; for correlated noise with rare outliers) or
+            "gaussian-copula" (``GaussianCopulaBackbone``: both, with the marginal exact; for
+            outliers that are single pixels rather than filtered like the rest of the noise).
+        backbone_radius: largest autocovariance lag of a backbone's correlations, pixels.
+        backbone_components: components of a backbone's pixel mixture.
+        backbone_background: give a correlated-mixture or copula backbone a grid-wide background level, with
             the k = 0 power its tapered kernel misses on the training patches (for sky backgrounds
             that vary on scales beyond ``backbone_radius``).
         val_sigmas: the VE-form widths (trained units) at which the validation loss is computed.
@@ -118,7 +121,7 @@ class TrainConfig:
     t_min: float = 1e-3
     parameterisation: Parameterisation = "score"
     backbone: bool = False
-    backbone_kind: Literal["gaussian", "mixture", "correlated-mixture"] = "gaussian"
+    backbone_kind: Literal["gaussian", "mixture", "correlated-mixture", "gaussian-copula"] = "gaussian"
     backbone_radius: int = 16
     backbone_components: int = 3
     backbone_background: bool = False
@@ -142,9 +145,9 @@ class TrainConfig:
             raise ValueError(
                 f"TrainConfig: backbone_kind must be one of {BACKBONE_KINDS}, got {self.backbone_kind!r}."
             )
-        if self.backbone_background and self.backbone_kind != "correlated-mixture":
+        if self.backbone_background and self.backbone_kind not in ("correlated-mixture", "gaussian-copula"):
             raise ValueError(
-                "TrainConfig: backbone_background needs backbone_kind='correlated-mixture', got "
+                "TrainConfig: backbone_background needs backbone_kind='correlated-mixture' or 'gaussian-copula', got "
                 f"{self.backbone_kind!r}."
             )
         if self.backbone_components < 1:
@@ -343,6 +346,9 @@ def _fit_backbone(data: np.ndarray, config: TrainConfig):
         return GaussianBackbone.from_patches(data, config.backbone_radius)
     if config.backbone_kind == "mixture":
         return MixtureBackbone.from_patches(data, config.backbone_components)
+    if config.backbone_kind == "gaussian-copula":
+        return GaussianCopulaBackbone.from_patches(data, config.backbone_components, config.backbone_radius,
+                                                   background=config.backbone_background)
     return CorrelatedMixtureBackbone.from_patches(data, config.backbone_components, config.backbone_radius,
                                                   background=config.backbone_background)
 

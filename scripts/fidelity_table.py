@@ -66,7 +66,8 @@ def real_distinct_counts(models) -> dict:
 def crossval_table(result: dict, copula: dict | None = None) -> str:
     """A markdown table of ``benchmarks/crossval_fidelity.py``'s result: one column per source, each
     row the band / stripes / cells schemes' pooled numbers, and issue 11's targets per scheme; with
-    ``copula`` (``benchmarks/copula_backbone.py``'s result, same sources), its rows below."""
+    ``copula`` (``benchmarks/crossval_fidelity.py --backbone-kind gaussian-copula``'s result, same
+    sources), its rows below."""
     names = list(result["sources"])
     schemes = [k for k in ("band", "stripes", "cells") if all(k in result["sources"][n] for n in names)]
 

@@ -192,14 +192,19 @@ def test_validate_command_end_to_end(tmp_path, capsys):
     assert "model - Gaussian" in printed and "classifier AUC" in printed
 
 
-def test_validate_a_backbone_alone(tmp_path):
-    """A bundle with no net: exact NLL (the ODE beside it), exact draws, classifier on 4 x 4 tiles."""
+@pytest.mark.parametrize("kind", ["the bundle's", "gaussian-copula"])
+def test_validate_a_backbone_alone(tmp_path, kind):
+    """A bundle with no net (the tiny bundle's Gaussian backbone, or a copula fitted to its training
+    patches): exact NLL (the ODE beside it), exact draws, classifier on 4 x 4 tiles."""
     from numpyro_slic.cli import main
+    from numpyro_slic.data import load_patch_set
     from numpyro_slic.noise.bundle import load_noise_model, save_noise_model
-    from numpyro_slic.noise.learned import LearnedNoise
+    from numpyro_slic.noise.learned import GaussianCopulaBackbone, LearnedNoise
 
     paths = _tiny_bundle(tmp_path)
     backbone = load_noise_model(paths["model"]).backbone
+    if kind == "gaussian-copula":
+        backbone = GaussianCopulaBackbone.from_patches(load_patch_set(paths["train"]).patches, 2, radius=3)
     save_noise_model(paths["model"], LearnedNoise(None, backbone=backbone, t_min=0.002),
                      {"command": f"numpyro-slic train --patches {paths['train']} --val-patches {paths['val']}"})
     out = tmp_path / "out"

@@ -364,6 +364,24 @@ def test_gaussian_copula_backbone_keeps_single_pixel_hits_single():
     diff = nll[GaussianCopulaBackbone] - nll[CorrelatedMixtureBackbone]
     assert diff.mean() < -3 * diff.std(ddof=1) / np.sqrt(len(diff))
 
+
+def test_a_net_trains_on_a_copula_backbone():
+    """The copula is a backbone like the others: a net trains on it (a finite validation loss at
+    every width), and the model's score is the net's share plus the copula's exact score."""
+    rng = np.random.default_rng(8)
+    hits = np.where(rng.random((64, 8, 8)) < 0.01, 6.0, 0.0)
+    data = (0.5 * rng.standard_normal((64, 1, 1)) + rng.standard_normal((64, 8, 8)) + hits).astype(np.float32)
+    config = TrainConfig(batch_size=8, backbone=True, backbone_kind="gaussian-copula", backbone_components=2,
+                         backbone_radius=3, backbone_background=True, val_sigmas=SIGMAS)
+    model = train_noise_model(data, steps=3, key=jax.random.key(0), net=TINY, config=config, progress=False)
+    assert isinstance(model.backbone, GaussianCopulaBackbone) and model.backbone.background > 0
+    assert np.all(np.isfinite(validation_loss(model, data[:16], sigmas=SIGMAS)))
+    u, t = jnp.asarray(data[0]), 0.1
+    sigma = model.unit_sigma(t)
+    net_share = model.net(u / jnp.sqrt(1 + sigma**2), jnp.log(sigma)) / sigma
+    np.testing.assert_allclose(model.unit_score(u, t), net_share + model.backbone.score(u, sigma), rtol=1e-5,
+                               atol=1e-5)
+
 def test_backbone_alone_is_the_backbone_with_exact_draws():
     """``fit_backbone_model``: no net; score, energy and log_prob are the backbone's at sigma(t), the
     density is exact (has_log_prob), draws are the backbone's exact draws widened by sigma(t_min)

@@ -34,7 +34,7 @@ import numpy as np
 from numpyro_slic.data.io import atomic_write_json, load_patch_set
 from numpyro_slic.noise import fidelity
 from numpyro_slic.noise.analytic import StationaryGaussianNoise
-from numpyro_slic.noise.learned import CorrelatedMixtureBackbone
+from numpyro_slic.noise.backbones import CorrelatedMixtureBackbone
 
 SHIPPED = Path(__file__).resolve().parents[1] / "numpyro_slic" / "data" / "shipped"
 

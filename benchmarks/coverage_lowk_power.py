@@ -22,7 +22,7 @@ import numpy as np
 from numpyro_slic.coverage.problems import lens_coverage_problem, noise_tiles
 from numpyro_slic.data.io import atomic_write_json, load_patch_set
 from numpyro_slic.noise.bundle import load_noise_model
-from numpyro_slic.noise.learned import CorrelatedMixtureBackbone
+from numpyro_slic.noise.backbones import CorrelatedMixtureBackbone
 
 BANDS = ((0.0, 1.5), (1.5, 3.5), (3.5, 8.0), (8.0, 32.0))  # |k| in cycles per tile (the grid side = 32 here)
 

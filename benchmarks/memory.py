@@ -48,7 +48,8 @@ from numpyro_slic.noise import load_noise_model
 """
 
 _ENERGY_UNET = """
-from numpyro_slic.noise.learned import GaussianBackbone, LearnedNoise
+from numpyro_slic.noise.backbones import GaussianBackbone
+from numpyro_slic.noise.learned import LearnedNoise
 from numpyro_slic.noise.networks import UNet, UNetConfig
 patches = np.random.default_rng(1).standard_normal((8, 32, 32)).astype(np.float32)
 net = UNet(UNetConfig(width=16, channel_mults=(1, 2), num_res_blocks=1), key=jax.random.key(0))

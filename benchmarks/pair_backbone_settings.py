@@ -27,7 +27,7 @@ from numpyro_slic.data.io import atomic_write_json
 from numpyro_slic.data.stats import noise_statistics
 from numpyro_slic.diagnostics.noise_fidelity import SHIPPED_VAL
 from numpyro_slic.noise import fidelity
-from numpyro_slic.noise.learned import CorrelatedMixtureBackbone
+from numpyro_slic.noise.backbones import CorrelatedMixtureBackbone
 
 TRAIN = {"lw": ["outputs/patches/jwst_f277w_sky_train.npz", "outputs/patches/jwst_f444w_sky_train.npz"],
          "sw": ["outputs/patches/jwst_f115w_sky_train.npz", "outputs/patches/jwst_f150w_smoothed_sky_train.npz"]}

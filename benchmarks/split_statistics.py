@@ -38,7 +38,7 @@ import make_shipped_data as shipped  # noqa: E402
 
 from numpyro_slic.data.io import atomic_write_json  # noqa: E402
 from numpyro_slic.noise import fidelity  # noqa: E402
-from numpyro_slic.noise.learned import CorrelatedMixtureBackbone  # noqa: E402
+from numpyro_slic.noise.backbones import CorrelatedMixtureBackbone  # noqa: E402
 
 SIGMA = 0.0101  # the shipped models' t_min level, trained units (docs/noise_validation.md)
 

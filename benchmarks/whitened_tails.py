@@ -26,7 +26,7 @@ import scipy.stats
 from numpyro_slic.data import load_patch_sets
 from numpyro_slic.data.io import atomic_write_json
 from numpyro_slic.noise.bundle import load_noise_model
-from numpyro_slic.noise.learned import _relative_power
+from numpyro_slic.noise.backbones import _relative_power
 
 MODELS = {
     "jwst-nircam-f150w": ("outputs/patches/jwst_f150w_sky_train.npz", "jwst-f150w-sky-val"),

@@ -208,7 +208,7 @@ def _init_settings(args: argparse.Namespace):
 
     from .noise.bundle import load_noise_model, read_bundle_metadata
     from .noise.calibration import CalibratedNoise
-    from .noise.learned import backbone_kind
+    from .noise.backbones import backbone_kind
 
     init = load_noise_model(args.init_from)
     meta = read_bundle_metadata(args.init_from)

@@ -18,13 +18,13 @@ from numpyro_slic.noise.bundle import (
     shipped_models,
 )
 from numpyro_slic.noise.calibration import CalibratedNoise, ScoreCalibration
-from numpyro_slic.noise.learned import (
+from numpyro_slic.noise.backbones import (
     CorrelatedMixtureBackbone,
     GaussianBackbone,
     GaussianCopulaBackbone,
-    LearnedNoise,
     MixtureBackbone,
 )
+from numpyro_slic.noise.learned import LearnedNoise
 from numpyro_slic.noise.networks import UNet, UNetConfig
 from numpyro_slic.noise.sde import VPSDE
 

@@ -42,7 +42,8 @@ def test_true_model_beats_a_wrong_one_on_its_own_draws():
 def test_backbone_alone_is_scored_exactly_with_the_ode_beside_it():
     """A LearnedNoise with no net is a normalised density: heldout_nll scores its -E exactly and
     reports the ODE's value beside it; for a Gaussian backbone (consistent across levels) they agree."""
-    from numpyro_slic.noise.learned import GaussianBackbone, LearnedNoise
+    from numpyro_slic.noise.backbones import GaussianBackbone
+    from numpyro_slic.noise.learned import LearnedNoise
 
     true = StationaryGaussianNoise(_correlated_power())
     x = np.asarray(true.unit_sample(jax.random.key(0), (24,)))
@@ -130,7 +131,8 @@ def _tiny_bundle(tmp_path):
     from numpyro_slic.data import PatchSet, save_patch_set
     from numpyro_slic.data.patchset import make_provenance
     from numpyro_slic.noise.bundle import save_noise_model
-    from numpyro_slic.noise.learned import GaussianBackbone, LearnedNoise
+    from numpyro_slic.noise.backbones import GaussianBackbone
+    from numpyro_slic.noise.learned import LearnedNoise
     from numpyro_slic.noise.networks import UNet, UNetConfig
 
     rng = np.random.default_rng(0)
@@ -199,7 +201,8 @@ def test_validate_a_backbone_alone(tmp_path, kind):
     from numpyro_slic.cli import main
     from numpyro_slic.data import load_patch_set
     from numpyro_slic.noise.bundle import load_noise_model, save_noise_model
-    from numpyro_slic.noise.learned import GaussianCopulaBackbone, LearnedNoise
+    from numpyro_slic.noise.backbones import GaussianCopulaBackbone
+    from numpyro_slic.noise.learned import LearnedNoise
 
     paths = _tiny_bundle(tmp_path)
     backbone = load_noise_model(paths["model"]).backbone
@@ -219,7 +222,7 @@ def test_validate_a_backbone_alone(tmp_path, kind):
 
 
 def test_gaussian_baseline_from_training_patches_or_the_backbone():
-    from numpyro_slic.noise.learned import GaussianBackbone
+    from numpyro_slic.noise.backbones import GaussianBackbone
 
     rng = np.random.default_rng(2)
     train = rng.standard_normal((32, 16, 16))

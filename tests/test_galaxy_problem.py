@@ -13,7 +13,8 @@ import pytest
 from numpyro_slic.cli import main
 from numpyro_slic.coverage import galaxy_coverage_problem, load_results, make_injections
 from numpyro_slic.noise.bundle import save_noise_model
-from numpyro_slic.noise.learned import GaussianBackbone, LearnedNoise
+from numpyro_slic.noise.backbones import GaussianBackbone
+from numpyro_slic.noise.learned import LearnedNoise
 from numpyro_slic.noise.networks import UNet, UNetConfig
 
 PARAMS = ("log_flux", "log_R_sersic", "e1", "e2", "center_x", "center_y")

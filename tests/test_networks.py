@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from numpyro_slic.noise.analytic import StationaryGaussianNoise
-from numpyro_slic.noise.learned import GaussianBackbone, LearnedNoise
+from numpyro_slic.noise.backbones import GaussianBackbone
+from numpyro_slic.noise.learned import LearnedNoise
 from numpyro_slic.noise.networks import UNet, UNetConfig
 from numpyro_slic.noise.sde import VESDE, VPSDE
 

@@ -232,7 +232,7 @@ def test_one_spectral_gaussian_formula_serves_the_backbone_and_the_periodogram()
     """GaussianBackbone's energy and score are the stationary model's formula at its own P_k; the
     periodogram estimate is the one from_patches uses."""
     from numpyro_slic.noise.analytic import mean_periodogram, spectral_gaussian_log_prob, spectral_gaussian_score
-    from numpyro_slic.noise.learned import GaussianBackbone
+    from numpyro_slic.noise.backbones import GaussianBackbone
 
     rng = np.random.default_rng(3)
     x = rng.normal(size=(400, 8, 10))

@@ -16,13 +16,13 @@ import pytest
 import scipy.stats
 
 from numpyro_slic.noise.analytic import GaussianMixtureNoise, StationaryGaussianNoise, spectral_gaussian_log_prob
-from numpyro_slic.noise.learned import (
+from numpyro_slic.noise.backbones import (
     CorrelatedMixtureBackbone,
     GaussianBackbone,
     GaussianCopulaBackbone,
-    LearnedNoise,
     MixtureBackbone,
 )
+from numpyro_slic.noise.learned import LearnedNoise
 from numpyro_slic.noise.networks import UNet, UNetConfig
 from numpyro_slic.noise.sde import VESDE, dsm_loss
 from numpyro_slic.noise.training import CHECKPOINT_NAME, TrainConfig, draw_batch, train_noise_model, validation_loss
@@ -322,7 +322,7 @@ def test_gaussian_copula_backbone_samples_its_marginal_exactly():
     (Kolmogorov-Smirnov; measured p 0.08, 0.46, 0.80 on three seeds, where dropping the 5% wide
     component gives a statistic of about 0.05), and the gaussianised draws have the correlation's
     power c_k."""
-    from numpyro_slic.noise.learned import _gaussianised
+    from numpyro_slic.noise.backbones import _gaussianised
 
     core = GaussianBackbone(jnp.asarray([[0.1, 0.3, 0.1], [0.3, 1.2, 0.3], [0.1, 0.3, 0.1]], jnp.float32))
     w, mu, sd = np.asarray([0.95, 0.05]), np.asarray([0.0, 4.0]), np.asarray([1.0, 6.0])

@@ -23,10 +23,10 @@ _EXPORTS = {
     "save_noise_model": ".bundle",
     "shipped_models": ".bundle",
     "ode_log_prob": ".flow",
-    "CorrelatedMixtureBackbone": ".learned",
-    "GaussianBackbone": ".learned",
-    "GaussianCopulaBackbone": ".learned",
-    "MixtureBackbone": ".learned",
+    "CorrelatedMixtureBackbone": ".backbones",
+    "GaussianBackbone": ".backbones",
+    "GaussianCopulaBackbone": ".backbones",
+    "MixtureBackbone": ".backbones",
     "LearnedNoise": ".learned",
     "UNet": ".networks",
     "UNetConfig": ".networks",
@@ -84,13 +84,8 @@ if TYPE_CHECKING:
     from .calibration import CalibratedNoise, ScoreCalibration, SteinDiagnostics, fit_calibration, stein_diagnostics
     from .bundle import load_noise_model, read_bundle_metadata, save_noise_model, shipped_models
     from .flow import ode_log_prob
-    from .learned import (
-        CorrelatedMixtureBackbone,
-        GaussianBackbone,
-        GaussianCopulaBackbone,
-        LearnedNoise,
-        MixtureBackbone,
-    )
+    from .backbones import CorrelatedMixtureBackbone, GaussianBackbone, GaussianCopulaBackbone, MixtureBackbone
+    from .learned import LearnedNoise
     from .networks import UNet, UNetConfig
     from .sampling import sample_noise, sample_noise_unit
     from .sde import VESDE, VPSDE

@@ -31,15 +31,15 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..data.io import atomic_write
-from .base import NoiseModel
-from .learned import (
+from .backbones import (
     BACKBONE_KINDS,
     CorrelatedMixtureBackbone,
     GaussianBackbone,
     GaussianCopulaBackbone,
-    LearnedNoise,
     MixtureBackbone,
 )
+from .base import NoiseModel
+from .learned import LearnedNoise
 from .networks import UNet, UNetConfig
 from .sde import sde_from_dict
 

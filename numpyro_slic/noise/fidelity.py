@@ -108,7 +108,7 @@ def gaussian_baseline(train_patches: Float[ArrayLike, "n h w"] | None, shape: tu
         return (StationaryGaussianNoise.from_patches(tiles),
                 f"StationaryGaussianNoise.from_patches of {len(tiles)} {h} x {w} tiles of the "
                 f"{len(x)} training patches")
-    from .learned import GaussianBackbone
+    from .backbones import GaussianBackbone
 
     backbone = getattr(_learned(model), "backbone", None) if model is not None else None
     if not isinstance(backbone, GaussianBackbone):

@@ -45,17 +45,16 @@ from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 from ..data.augment import random_flips, random_rot180
 from ..data.io import atomic_write
 from .._extras import require
-from .base import NoiseModel
-from .learned import (
+from .backbones import (
     BACKBONE_KINDS,
     CorrelatedMixtureBackbone,
     GaussianBackbone,
     GaussianCopulaBackbone,
-    LearnedNoise,
     MixtureBackbone,
-    Parameterisation,
     backbone_kind,
 )
+from .base import NoiseModel
+from .learned import LearnedNoise, Parameterisation
 from .networks import UNet, UNetConfig
 from .sde import VESDE, VPSDE, dsm_loss, sample_t
 

@@ -103,7 +103,7 @@ def wrapped_stationary_noise(patches: Float[ArrayLike, "N P P"], size: int):
     wrapped onto the larger grid. ``patches`` are sky-noise patches in the fit's units.
     """
     from ..noise import StationaryGaussianNoise
-    from ..noise.learned import GaussianBackbone
+    from ..noise.backbones import GaussianBackbone
     from .lens import likelihood_noise
 
     patches = np.asarray(patches)

@@ -92,14 +92,17 @@ for model in $MODELS; do
       # ground-ccd-sky-train, so PATCH_DIR may be numpyro_slic/data/shipped), a Gaussian core whose
       # background varies across the frame (the 32 x 32 tiles' k = 0 mode: 8.4x the white power)
       # plus cosmic-ray / hot-pixel hits (|z| > 5 at ~440x the Gaussian rate). Units: robust sigma
-      # 7.382 ADU of the frame's training band. No net (since 2026-11-29): the backbone holds the
-      # core's correlations (a stationary filter fitted with hits clipped), the grid-wide level (the
-      # k = 0 excess) and the hits' tails (i.i.d. 4-component Gaussian-mixture pixels), an exact
-      # density. The energy U-Net on it shipped before (600 steps, 1199 s on 2 CPU cores) moved the
-      # held-out DSM loss by under 3e-4 at every width and no fidelity number: the hits are too rare
-      # in training (26 distinct) for a net to learn their rate (numpyro_slic/models/PROVENANCE.md).
+      # 7.382 ADU of the frame's training band. No net (since 2026-11-29): an exact density. Since
+      # 2026-12-07 a Gaussian copula (GaussianCopulaBackbone): every pixel's marginal is the
+      # 4-component Gaussian mixture of the training pixels exactly, joined by a stationary Gaussian
+      # copula with the grid-wide level (the k = 0 excess), so a raw detector's hits stay single
+      # pixels; the correlated mixture before it filtered them like the rest of the noise
+      # (docs/noise_validation.md, "Ground-based CCD"). The energy U-Net shipped before that (600
+      # steps, 1199 s on 2 CPU cores) moved the held-out DSM loss by under 3e-4 at every width: the
+      # hits are too rare in training (26 distinct) for a net to learn their rate
+      # (numpyro_slic/models/PROVENANCE.md).
       args=(--patches "$PATCH_DIR/ground_ccd_sky_train.npz" --val-patches "$VAL_DIR/ground_ccd_sky_val.npz"
-            --no-net --backbone-kind correlated-mixture --backbone-components 4 --backbone-background --scale 1.0
+            --no-net --backbone-kind gaussian-copula --backbone-components 4 --backbone-background --scale 1.0
             --units "robust-sigma units (7.382 ADU) of a raw SAAO 1.0 m STE3 CCD frame, overscan-subtracted and dequantised") ;;
     *) echo "unknown model $model" >&2; exit 2 ;;
   esac

@@ -287,7 +287,7 @@ def test_shipped_ccd_model_beats_its_gaussian_on_held_out_ccd_sky():
     """The shipped ``ground-ccd-saao`` (a backbone alone: exact NLL) on the 49 distinct 32 x 32 crops of
     the shipped held-out CCD sky, against the stationary Gaussian fitted to the shipped training
     patches, at the coverage problems' level (0.1 sky sigma). Measured (docs/noise_validation.md):
-    lower on 49 of 49 crops, median -0.0116 nats/pixel; far lower on the crops with a cosmic-ray hit.
+    lower on 49 of 49 crops, median -0.0115 nats/pixel; far lower on the crops with a cosmic-ray hit.
     """
     from numpyro_slic.data import load_shipped
     from numpyro_slic.noise.bundle import load_noise_model
@@ -318,8 +318,8 @@ def _fidelity_table_script():
 
 
 def test_fidelity_targets_marks_each_target():
-    """``fidelity_targets`` on the committed CCD result (measured: NLL -1.4 se, kurtosis 0.07 of real,
-    4- and 5-sigma rates 1.00 and 0.81 of real, AUC 0.53), then on edited copies of it."""
+    """``fidelity_targets`` on the committed CCD result (measured: NLL -1.4 se, kurtosis 0.09 of real,
+    4- and 5-sigma rates 0.85 and 0.73 of real, AUC 0.60), then on edited copies of it."""
     import copy
     import pathlib
 
@@ -327,7 +327,7 @@ def test_fidelity_targets_marks_each_target():
 
     path = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "fidelity_ground-ccd-saao.json"
     result = json.loads(path.read_text())
-    assert fidelity_targets(result) == {"nll": False, "kurtosis": False, "tail_4sigma": True, "tail_5sigma": True,
+    assert fidelity_targets(result) == {"nll": False, "kurtosis": False, "tail_4sigma": True, "tail_5sigma": False,
                                         "auc": True}
     edited = copy.deepcopy(result)
     edited["nll"]["summary"]["diff_in_se"] = -3.5

@@ -337,6 +337,9 @@ def test_fidelity_targets_marks_each_target():
     edited["classifier"]["model"]["auc"] = 0.61
     assert fidelity_targets(edited) == {"nll": True, "kurtosis": True, "tail_4sigma": False, "tail_5sigma": None,
                                         "auc": False}
+    edited = copy.deepcopy(result)
+    edited["statistics"]["tail_over_real"]["model"]["5"] = 0.8  # within 25% of real: met (0.73 is not)
+    assert fidelity_targets(edited)["tail_5sigma"] is True
     # Too few distinct real pixels beyond 4 sigma to test a rate to 25%: not decidable.
     assert fidelity_targets(result, {"3": 200, "4": 4, "5": 13})["tail_4sigma"] is None
     assert fidelity_targets(result, {"3": 200, "4": 5, "5": 13})["tail_4sigma"] is True

@@ -381,10 +381,10 @@ class GaussianCopulaBackbone(eqx.Module):
         def halve(_, bracket):
             lo, hi = bracket
             mid = 0.5 * (lo + hi)
-            log_cdf, log_sf = _log_tails(m, mid, 0.0)
+            log_tail = _log_tail(m, mid, 0.0, upper=z >= 0)
             # Below the solution when its lower tail is still too light (z < 0) or its upper tail
             # still too heavy (z >= 0).
-            below = jnp.where(z < 0, log_cdf < target, log_sf > target)
+            below = jnp.where(z < 0, log_tail < target, log_tail > target)
             return jnp.where(below, mid, lo), jnp.where(below, hi, mid)
 
         # 120 sds of bracket halved 40 times: below float32's resolution of the value.
@@ -392,22 +392,38 @@ class GaussianCopulaBackbone(eqx.Module):
         return 0.5 * (lo + hi)
 
 
-def _log_tails(mixture: MixtureBackbone, u, sigma):
-    """log F(u) and log (1 - F(u)) of the mixture widened by ``sigma``, each from its own tail."""
-    t = (u[..., None] - mixture.means) / jnp.sqrt(mixture.sigmas**2 + sigma**2)
+def _log_tail(mixture: MixtureBackbone, u, sigma, upper):
+    """log F(u) where ``upper`` is False and log (1 - F(u)) where it is True, of the mixture widened
+    by ``sigma``: each from its own tail, so without cancellation far out in it."""
+    side = jnp.where(upper, -1.0, 1.0)[..., None]
+    t = side * (u[..., None] - mixture.means) / jnp.sqrt(mixture.sigmas**2 + sigma**2)
     log_w = jax.nn.log_softmax(mixture.log_weights)
-    lower = jax.nn.logsumexp(log_w + jax.scipy.special.log_ndtr(t), axis=-1)
-    upper = jax.nn.logsumexp(log_w + jax.scipy.special.log_ndtr(-t), axis=-1)
-    return lower, upper
+    return jax.nn.logsumexp(log_w + jax.scipy.special.log_ndtr(t), axis=-1)
+
+
+def _median(mixture: MixtureBackbone, sigma):
+    """The median of the mixture widened by ``sigma`` (40 bisections of a scalar CDF)."""
+    scale = jnp.sqrt(mixture.sigmas**2 + sigma**2)
+    weights = jax.nn.softmax(mixture.log_weights)
+
+    def halve(_, bracket):
+        lo, hi = bracket
+        mid = 0.5 * (lo + hi)
+        below = jnp.sum(weights * jax.scipy.special.ndtr((mid - mixture.means) / scale)) < 0.5
+        return jnp.where(below, mid, lo), jnp.where(below, hi, mid)
+
+    lo, hi = jax.lax.fori_loop(0, 40, halve, (jnp.min(mixture.means - 10 * scale), jnp.max(mixture.means + 10 * scale)))
+    return 0.5 * (lo + hi)
 
 
 def _gaussianised(mixture: MixtureBackbone, u, sigma):
-    """z = Phi^-1(F(u)) under the mixture widened by ``sigma``, from the smaller tail probability
-    (held at 1e-29, see ``_LOG_P_MIN``); one ndtri of a probability <= 1/2, so no branch divides by
-    a vanishing density in the gradient."""
-    lower, upper = _log_tails(mixture, u, sigma)
-    p = jnp.exp(jnp.maximum(jnp.minimum(lower, upper), _LOG_P_MIN))
-    return jnp.where(lower < upper, 1.0, -1.0) * jax.scipy.special.ndtri(p)
+    """z = Phi^-1(F(u)) under the mixture widened by ``sigma``, from the tail on u's side of the
+    median (its probability held at 1e-29, see ``_LOG_P_MIN``): one log-tail and one ndtri per pixel,
+    neither cancelling far out, and no branch that divides by a vanishing density in the gradient.
+    Either tail gives the same z; the median only picks the accurate one, so it needs no gradient."""
+    upper = u > jax.lax.stop_gradient(_median(mixture, sigma))
+    p = jnp.exp(jnp.maximum(_log_tail(mixture, u, sigma, upper), _LOG_P_MIN))
+    return jnp.where(upper, -1.0, 1.0) * jax.scipy.special.ndtri(p)
 
 
 Backbone = GaussianBackbone | MixtureBackbone | CorrelatedMixtureBackbone | GaussianCopulaBackbone

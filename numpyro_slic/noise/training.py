@@ -34,6 +34,7 @@ import os
 import struct
 import time
 from dataclasses import dataclass
+from functools import lru_cache, partial
 from typing import Any, Literal
 
 import equinox as eqx
@@ -240,15 +241,7 @@ def train_noise_model(
         t_min=config.t_min,
     )
     params, static = eqx.partition(model, _trainable_spec(model))
-    warmup = max(1, min(500, steps // 10) if config.warmup_steps is None else int(config.warmup_steps))
-    schedule = optax.warmup_cosine_decay_schedule(
-        0.0, config.learning_rate, warmup, max(steps, warmup + 1), config.learning_rate * 1e-2
-    )
-    optimiser = optax.chain(
-        optax.clip_by_global_norm(config.grad_clip),
-        optax.adamw(schedule, weight_decay=config.weight_decay,
-                    mask=lambda p: jax.tree.map(lambda x: x.ndim > 1, p)),
-    )
+    optimiser = _optimiser(config, steps)
     opt_state = optimiser.init(params)
     # Training state: weights, optimiser, EMA, and the EMA weights with the best validation loss
     # so far (with that loss and its step), all saved in checkpoints so a resumed run is the same.
@@ -269,8 +262,8 @@ def train_noise_model(
         state = jax.device_put(state, replicated)
     params, opt_state, ema, best, best_loss, best_step = state
 
-    step_fn = _make_step(static, optimiser, config, crop, sharding)
-    val_fn = None if val is None else _make_validation(static, val, config.val_sigmas, config.val_max_patches)
+    step_fn = partial(_train_step, static=static, optimiser=optimiser, config=config, crop=crop, sharding=sharding)
+    val_fn = None if val is None else _validation(static, val, config.val_sigmas, config.val_max_patches)
 
     bar = _progress_bar(steps, start, progress)
     loss_sum, n_logged, t_last, step_last = jnp.zeros(()), 0, time.perf_counter(), start
@@ -368,7 +361,7 @@ def validation_loss(
     """
     params, static = eqx.partition(model, eqx.is_array)
     val = _as_patch_array(patches, "patches")[0]
-    return _make_validation(static, val, sigmas, max_patches)(params)
+    return _validation(static, val, sigmas, max_patches)(params)
 
 
 # ---- internals ------------------------------------------------------------------------------------
@@ -441,50 +434,69 @@ def draw_batch(
     return x0, sample_t(k_t, (b,), config.t_min), jax.random.normal(k_z, (b, crop, crop))
 
 
-def _make_step(static, optimiser, config: TrainConfig, crop: int, sharding):
-    b = config.batch_size
-
-    def loss_fn(params, x0, t, z):
-        model = eqx.combine(params, static)
-        one = lambda x, tt, zz: dsm_loss(model.unit_score, model.unit_sigma(tt), x, tt, zz)  # noqa: E731
-        losses = jax.vmap(one)(x0, t, z)
-        return jnp.mean(losses)
-
-    @eqx.filter_jit
-    def step(params, opt_state, ema, data, key, i):
-        x0, t, z = draw_batch(data, key, i, config, crop)
-        if sharding is not None:
-            x0, t, z = (jax.lax.with_sharding_constraint(a, sharding) for a in (x0, t, z))
-        loss, grads = jax.value_and_grad(loss_fn)(params, x0, t, z)
-        updates, opt_state = optimiser.update(grads, opt_state, params)
-        params = eqx.apply_updates(params, updates)
-        decay = jnp.minimum(config.ema_decay, (1.0 + i) / (10.0 + i))
-        ema = jax.tree.map(lambda e, p: decay * e + (1 - decay) * p, ema, params)
-        return params, opt_state, ema, loss
-
-    return step
+@lru_cache(maxsize=16)
+def _optimiser(config: TrainConfig, steps: int) -> optax.GradientTransformation:
+    """AdamW with warmup and cosine decay, one object per (config, steps), so that the compiled
+    step (whose static arguments include it) is reused by later runs with the same settings."""
+    warmup = max(1, min(500, steps // 10) if config.warmup_steps is None else int(config.warmup_steps))
+    schedule = optax.warmup_cosine_decay_schedule(
+        0.0, config.learning_rate, warmup, max(steps, warmup + 1), config.learning_rate * 1e-2
+    )
+    return optax.chain(
+        optax.clip_by_global_norm(config.grad_clip),
+        optax.adamw(schedule, weight_decay=config.weight_decay, mask=_kernels_only),
+    )
 
 
-def _make_validation(static, val: np.ndarray, sigmas, max_patches: int):
+def _kernels_only(params):
+    """Weight decay on conv and linear kernels, not on biases or norm scales."""
+    return jax.tree.map(lambda x: x.ndim > 1, params)
+
+
+def _dsm_batch_loss(params, static, x0, t, z):
+    model = eqx.combine(params, static)
+    one = lambda x, tt, zz: dsm_loss(model.unit_score, model.unit_sigma(tt), x, tt, zz)  # noqa: E731
+    return jnp.mean(jax.vmap(one)(x0, t, z))
+
+
+# Module level, with every array an argument (the frozen parts of the model included): a closure
+# over them would embed them as constants, so each run would compile its own step (15-20 s for a
+# small net on 2 CPU cores); this way runs with the same settings and shapes share one.
+@eqx.filter_jit
+def _train_step(params, opt_state, ema, data, key, i, *, static, optimiser, config: TrainConfig, crop: int,
+                sharding):
+    x0, t, z = draw_batch(data, key, i, config, crop)
+    if sharding is not None:
+        x0, t, z = (jax.lax.with_sharding_constraint(a, sharding) for a in (x0, t, z))
+    loss, grads = jax.value_and_grad(_dsm_batch_loss)(params, static, x0, t, z)
+    updates, opt_state = optimiser.update(grads, opt_state, params)
+    params = eqx.apply_updates(params, updates)
+    decay = jnp.minimum(config.ema_decay, (1.0 + i) / (10.0 + i))
+    ema = jax.tree.map(lambda e, p: decay * e + (1 - decay) * p, ema, params)
+    return params, opt_state, ema, loss
+
+
+@eqx.filter_jit
+def _validation_per_level(params, static, val, z, sigmas):
+    model = eqx.combine(params, static)
+    ts = model.sde.t_of_ve_sigma(sigmas)
+
+    def level(args):
+        t, zz = args
+        sigma = model.unit_sigma(t)
+        one = lambda x, zi: dsm_loss(model.unit_score, sigma, x, t, zi)  # noqa: E731
+        return jnp.mean(jax.vmap(one)(val, zz))
+
+    # lax.map over levels bounds memory to one level's batch of patches.
+    return jax.lax.map(level, (ts, z))
+
+
+def _validation(static, val: np.ndarray, sigmas, max_patches: int):
+    """params -> the mean DSM loss per level on ``val``, with noise from a fixed seed."""
     val = jnp.asarray(val[:max_patches])
     sigmas = jnp.asarray(sigmas, dtype=val.dtype)
     z = jax.random.normal(jax.random.key(_VAL_SEED), sigmas.shape + val.shape)
-
-    @eqx.filter_jit
-    def per_level(params):
-        model = eqx.combine(params, static)
-        ts = model.sde.t_of_ve_sigma(sigmas)
-
-        def level(args):
-            t, zz = args
-            sigma = model.unit_sigma(t)
-            one = lambda x, zi: dsm_loss(model.unit_score, sigma, x, t, zi)  # noqa: E731
-            return jnp.mean(jax.vmap(one)(val, zz))
-
-        # lax.map over levels bounds memory to one level's batch of patches.
-        return jax.lax.map(level, (ts, z))
-
-    return per_level
+    return lambda params: _validation_per_level(params, static, val, z, sigmas)
 
 
 def _progress_bar(steps: int, start: int, progress: bool):

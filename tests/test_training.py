@@ -517,10 +517,11 @@ def test_bad_inputs():
     assert TrainConfig.from_dict(TrainConfig().to_dict()) == TrainConfig()
 
 
-def test_fine_tuning_starts_from_init_and_keeps_its_backbone(tmp_path):
+def test_fine_tuning_starts_from_init_and_keeps_its_backbone(tmp_path, caplog):
     """``init``: the run starts from the given net (a zero learning rate returns it unchanged), keeps
     its backbone rather than refitting it to the new data, learns from there (10 steps from a trained
-    net beat 10 from scratch), and resumes only from its own checkpoints."""
+    net beat 10 from scratch), and resumes only from its own checkpoints. A run with the same settings
+    as the one before it reuses its compiled step."""
     oracle = _oracle(16)
     train = np.asarray(oracle.sample(jax.random.key(20), (256,)))
     other = 1.5 * np.asarray(oracle.sample(jax.random.key(21), (64,)))  # data the backbone never saw
@@ -540,9 +541,19 @@ def test_fine_tuning_starts_from_init_and_keeps_its_backbone(tmp_path):
     fast = TrainConfig(batch_size=16, learning_rate=3e-3, warmup_steps=5, val_sigmas=SIGMAS)
     start = train_noise_model(train, steps=60, key=jax.random.key(26), net=TINY, config=fast, progress=False)
     slow = TrainConfig(batch_size=16, learning_rate=3e-4, warmup_steps=2, val_sigmas=SIGMAS)
-    tuned = train_noise_model(train, steps=10, key=jax.random.key(25), net=TINY, config=slow, progress=False,
-                              init=start, checkpoint_dir=tmp_path, checkpoint_every=5)
-    fresh = train_noise_model(train, steps=10, key=jax.random.key(25), net=TINY, config=slow, progress=False)
+
+    def run(**kwargs):
+        """The trained model, and how many times the training step was compiled for it."""
+        caplog.clear()
+        with jax.log_compiles():
+            model = train_noise_model(train, steps=10, key=jax.random.key(25), net=TINY, config=slow,
+                                      progress=False, **kwargs)
+        return model, sum("_train_step" in r.getMessage() for r in caplog.records)
+
+    tuned, compiles_tuned = run(init=start, checkpoint_dir=tmp_path, checkpoint_every=5)
+    fresh, compiles_fresh = run()
+    # Same settings and shapes as the run before: the compiled step is reused, not rebuilt.
+    assert compiles_tuned >= 1 and compiles_fresh == 0, (compiles_tuned, compiles_fresh)
     loss = {name: float(np.mean(validation_loss(m, val, sigmas=SIGMAS)))
             for name, m in (("start", start), ("tuned", tuned), ("fresh", fresh))}
     # 60 steps win 0.05 or more over a fresh net (test_training_lowers_the_validation_loss); 10

@@ -372,24 +372,7 @@ class GaussianCopulaBackbone(eqx.Module):
         u = F^-1(Phi(z)) by bisection, in the tail nearer to u (log probabilities: no cancellation)."""
         white = jax.random.normal(key, (n, *shape))
         z = jnp.fft.ifft2(jnp.fft.fft2(white) * jnp.sqrt(self._correlation_power(tuple(shape), 0.0))).real
-        target = jax.scipy.special.log_ndtr(-jnp.abs(z))  # log of the smaller tail probability
-        m = self.marginal
-        span = 60.0 * jnp.max(m.sigmas)
-        lo = jnp.full(z.shape, jnp.min(m.means) - span)
-        hi = jnp.full(z.shape, jnp.max(m.means) + span)
-
-        def halve(_, bracket):
-            lo, hi = bracket
-            mid = 0.5 * (lo + hi)
-            log_tail = _log_tail(m, mid, 0.0, upper=z >= 0)
-            # Below the solution when its lower tail is still too light (z < 0) or its upper tail
-            # still too heavy (z >= 0).
-            below = jnp.where(z < 0, log_tail < target, log_tail > target)
-            return jnp.where(below, mid, lo), jnp.where(below, hi, mid)
-
-        # 120 sds of bracket halved 40 times: below float32's resolution of the value.
-        lo, hi = jax.lax.fori_loop(0, 40, halve, (lo, hi))
-        return 0.5 * (lo + hi)
+        return _ungaussianised(self.marginal, z, 0.0)
 
 
 def _log_tail(mixture: MixtureBackbone, u, sigma, upper):
@@ -401,19 +384,31 @@ def _log_tail(mixture: MixtureBackbone, u, sigma, upper):
     return jax.nn.logsumexp(log_w + jax.scipy.special.log_ndtr(t), axis=-1)
 
 
-def _median(mixture: MixtureBackbone, sigma):
-    """The median of the mixture widened by ``sigma`` (40 bisections of a scalar CDF)."""
-    scale = jnp.sqrt(mixture.sigmas**2 + sigma**2)
-    weights = jax.nn.softmax(mixture.log_weights)
+def _ungaussianised(mixture: MixtureBackbone, z, sigma):
+    """u = F^-1(Phi(z)) under the mixture widened by ``sigma``, the inverse of ``_gaussianised``: 40
+    bisections in log-probability space of the tail on z's side (no cancellation far out in it)."""
+    target = jax.scipy.special.log_ndtr(-jnp.abs(z))  # log of the smaller tail probability
+    span = 60.0 * jnp.max(jnp.sqrt(mixture.sigmas**2 + sigma**2))
+    lo = jnp.full(jnp.shape(z), jnp.min(mixture.means) - span)
+    hi = jnp.full(jnp.shape(z), jnp.max(mixture.means) + span)
 
     def halve(_, bracket):
         lo, hi = bracket
         mid = 0.5 * (lo + hi)
-        below = jnp.sum(weights * jax.scipy.special.ndtr((mid - mixture.means) / scale)) < 0.5
+        log_tail = _log_tail(mixture, mid, sigma, upper=z >= 0)
+        # Below the solution when its lower tail is still too light (z < 0) or its upper tail
+        # still too heavy (z >= 0).
+        below = jnp.where(z < 0, log_tail < target, log_tail > target)
         return jnp.where(below, mid, lo), jnp.where(below, hi, mid)
 
-    lo, hi = jax.lax.fori_loop(0, 40, halve, (jnp.min(mixture.means - 10 * scale), jnp.max(mixture.means + 10 * scale)))
+    # 120 sds of bracket halved 40 times: below float32's resolution of the value.
+    lo, hi = jax.lax.fori_loop(0, 40, halve, (lo, hi))
     return 0.5 * (lo + hi)
+
+
+def _median(mixture: MixtureBackbone, sigma):
+    """The median of the mixture widened by ``sigma``: where z = 0."""
+    return _ungaussianised(mixture, jnp.zeros(()), sigma)
 
 
 def _gaussianised(mixture: MixtureBackbone, u, sigma):

@@ -223,7 +223,8 @@ def test_mixture_backbone_starts_at_the_iid_mixture_fit():
 def test_correlated_mixture_backbone_is_an_exact_density():
     """With one component it is the stationary Gaussian of power c^2 A_k^2 + sigma^2 at every width
     (the filter's log-determinant is right); with two it integrates to 1 (a 1 x 2 grid, summed on a
-    fine lattice) and its score is -grad of its energy."""
+    fine lattice), also with unnormalised log-weights (logits, as an optimiser leaves them), and its
+    score is -grad of its energy."""
     core = GaussianBackbone(jnp.asarray([[0.1, 0.3, 0.1], [0.3, 1.2, 0.3], [0.1, 0.3, 0.1]], jnp.float32))
     one = MixtureBackbone(jnp.zeros(1), jnp.zeros(1), jnp.asarray([0.9]))
     u = jax.random.normal(jax.random.key(0), (8, 8))
@@ -236,11 +237,13 @@ def test_correlated_mixture_backbone_is_an_exact_density():
         CorrelatedMixtureBackbone(core, one, -0.1)
     two = CorrelatedMixtureBackbone(core, MixtureBackbone(jnp.log(jnp.asarray([0.8, 0.2])), jnp.asarray([0.0, 2.0]),
                                                           jnp.asarray([1.0, 3.0])))
+    logits = eqx.tree_at(lambda b: b.mixture.log_weights, two, two.mixture.log_weights + 0.7)  # weights sum to 2
     grid = jnp.linspace(-30.0, 30.0, 1201)
     pairs = jnp.stack(jnp.meshgrid(grid, grid, indexing="ij"), -1).reshape(-1, 1, 2)
     for sigma in (0.0, 0.5):
-        density = jnp.exp(-jax.vmap(lambda v: two.energy(v, sigma))(pairs))
-        np.testing.assert_allclose(float(density.sum()) * float(grid[1] - grid[0]) ** 2, 1.0, atol=2e-3)
+        for backbone in (two, logits):
+            density = jnp.exp(-jax.vmap(lambda v: backbone.energy(v, sigma))(pairs))
+            np.testing.assert_allclose(float(density.sum()) * float(grid[1] - grid[0]) ** 2, 1.0, atol=2e-3)
         np.testing.assert_allclose(two.score(u, sigma), -jax.grad(two.energy)(u, sigma), rtol=1e-4, atol=1e-4)
 
 

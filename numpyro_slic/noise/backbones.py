@@ -135,7 +135,9 @@ class MixtureBackbone(eqx.Module):
     (as in ``GaussianMixtureNoise``). Any grid.
 
     Attributes:
-        log_weights, means, sigmas: ``(J,)`` mixture parameters, trained units.
+        log_weights, means, sigmas: ``(J,)`` mixture parameters, trained units. The weights are
+            normalised where they are used (``log_weights`` are logits), so that any log_weights,
+            e.g. an optimiser's, give a normalised density.
     """
 
     log_weights: Float[Array, " J"]
@@ -162,7 +164,7 @@ class MixtureBackbone(eqx.Module):
 
     def _logpdf(self, u, sigma):
         var = self.sigmas**2 + sigma**2
-        return mixture_component_logpdf(u, self.log_weights, self.means, var), var
+        return mixture_component_logpdf(u, jax.nn.log_softmax(self.log_weights), self.means, var), var
 
     def score(self, u: Float[Array, "H W"], sigma: Float[ArrayLike, ""]) -> Float[Array, "H W"]:
         logpdf, var = self._logpdf(u, sigma)

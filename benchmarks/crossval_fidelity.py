@@ -27,8 +27,10 @@ sky from one part of an image to another.
 
     python benchmarks/crossval_fidelity.py ../shared/data --out benchmarks/results/crossval_fidelity.json
 
-About 2.5 minutes on this project's 2-core CPU. ``--components``, ``--schemes`` and ``--sources`` vary
-the recipe and narrow the run (for scans; the committed JSON is the shipped recipe's, in full).
+About 2.5 minutes on this project's 2-core CPU. ``--components``, ``--radius``, ``--schemes`` and
+``--sources`` vary the recipe and narrow the run (for scans; the committed JSON is the shipped
+recipe's, in full). ``--radius nested`` chooses the kernel radius for each fold without held-out
+sky (``nested_radius``: fitted on one half of the fold's training patches, scored on the other).
 ``--backbone-kind gaussian-copula`` scores the other exact family, ``GaussianCopulaBackbone`` (the
 mixture's marginal exactly, a Gaussian copula's correlations), with the same components and level:
 
@@ -71,6 +73,7 @@ SCHEMES = {
     "cells": [dict(val_fraction=1 / FOLDS, gap=8, split="cells", fold=f) for f in range(FOLDS)],
 }
 TAILS = (3, 4, 5)
+NESTED_RADII = (6, 8, 10, 12, 16)  # the kernel radii --radius nested chooses from
 
 
 def pooled(*pairs):
@@ -110,10 +113,46 @@ def exact_recipe(train, recipe: TrainConfig = RECIPE):
     return nll, draw
 
 
-def fold(train, val, crop: int, key, n_draws: int, fit=exact_recipe) -> dict:
-    """One fold: the model ``fit(train)`` and the Gaussian fitted to ``train``, scored on held-out
-    crops perturbed at width ``SIGMA`` (NLL per crop), and the model's draws."""
-    nll, draw = fit(train)
+def halves(train):
+    """Two disjoint halves of a training PatchSet, for choices made without held-out sky: each source
+    image is cut along one row or column, the cut (of all rows and columns where patches start) that
+    leaves the most patches wholly on its smaller side; patches across the cut are left out."""
+    pos, size = np.asarray(train.positions), train.patches.shape[1]
+    first, second = np.zeros(len(pos), bool), np.zeros(len(pos), bool)
+    for src in np.unique(pos[:, 0]):
+        mine = pos[:, 0] == src
+        cuts = [(axis, c) for axis in (1, 2) for c in np.unique(pos[mine, axis])]
+        sides = [(mine & (pos[:, axis] + size <= c), mine & (pos[:, axis] >= c)) for axis, c in cuts]
+        a, b = max(sides, key=lambda ab: min(ab[0].sum(), ab[1].sum()))
+        first, second = first | a, second | b
+    return tuple(dataclasses.replace(train, patches=train.patches[m], positions=pos[m]) for m in (first, second))
+
+
+def nested_radius(train, crop: int, recipe: TrainConfig, radii, record: list) -> int:
+    """The kernel radius of ``radii`` whose recipe, fitted to one half of ``train`` (``halves``) and
+    scored on the other half's distinct crops as the held-out sky is scored (and the other way
+    round), has the lowest NLL: a choice that sees no held-out sky. Appends the NLLs to ``record``."""
+    parts = halves(train)
+    scores = {}
+    for radius in radii:
+        config = dataclasses.replace(recipe, backbone_radius=radius)
+        total = []
+        for fit_on, score_on in ((parts[0], parts[1]), (parts[1], parts[0])):
+            nll, _ = exact_recipe(fit_on, config)
+            crops, _ = fidelity.distinct_crops(score_on.patches, score_on.positions, crop)
+            total.append(nll(fidelity.perturb_once(crops, SIGMA, 0)))
+        scores[radius] = float(np.mean(np.concatenate(total)))
+    best = min(scores, key=scores.get)
+    record.append({"n_train": len(train), "halves": [len(p) for p in parts], "nll": scores, "radius": best})
+    return best
+
+
+def fold(train, val, crop: int, key, n_draws: int, fit) -> dict:
+    """One fold: the model ``fit(train, crop)`` (a (nll, draw) pair as ``exact_recipe``'s; ``crop``
+    for fits that choose a setting on crops of the training sky) and the Gaussian fitted to
+    ``train``, scored on held-out crops perturbed at width ``SIGMA`` (NLL per crop), and the
+    model's draws."""
+    nll, draw = fit(train, crop)
     crops, _ = fidelity.distinct_crops(val.patches, val.positions, crop)
     y = fidelity.perturb_once(crops, SIGMA, 0)
     gauss, _ = fidelity.gaussian_baseline(train.patches, (crop, crop))
@@ -210,20 +249,36 @@ def main(argv=None) -> None:
     parser.add_argument("--draws", type=int, default=512, help="exact draws of each fold's model (validate: 512)")
     parser.add_argument("--components", type=int, default=RECIPE.backbone_components,
                         help="mixture components of the recipe")
+    parser.add_argument("--radius", default=str(RECIPE.backbone_radius),
+                        help="largest lag of the recipe's correlation kernel, pixels, or 'nested': chosen "
+                             f"from {NESTED_RADII} for each fold by nested_radius")
     parser.add_argument("--backbone-kind", choices=("correlated-mixture", "gaussian-copula"),
                         default=RECIPE.backbone_kind, help="the exact family (default: the shipped recipe's)")
     parser.add_argument("--schemes", nargs="+", choices=list(SCHEMES), default=list(SCHEMES))
     parser.add_argument("--sources", nargs="+", default=None, help="model names (default: all)")
     args = parser.parse_args(argv)
     start = time.perf_counter()
-    recipe = dataclasses.replace(RECIPE, backbone_components=args.components, backbone_kind=args.backbone_kind)
+    nested = args.radius == "nested"
+    recipe = dataclasses.replace(RECIPE, backbone_components=args.components, backbone_kind=args.backbone_kind,
+                                 backbone_radius=RECIPE.backbone_radius if nested else int(args.radius))
+    choices = []
+
+    def fit(train, crop):
+        if not nested:
+            return exact_recipe(train, recipe)
+        radius = nested_radius(train, crop, recipe, NESTED_RADII, choices)
+        return exact_recipe(train, dataclasses.replace(recipe, backbone_radius=radius))
+
     family = {"correlated-mixture": "CorrelatedMixtureBackbone", "gaussian-copula": "GaussianCopulaBackbone"}
-    out = {"command": "python " + " ".join(sys.argv), "recipe": f"{family[args.backbone_kind]}, {args.components} "
-           "components, grid-wide level, fitted to each fold's training patches (fit_backbone_model)",
+    out = {"command": "python " + " ".join(sys.argv),
+           "recipe": f"{family[args.backbone_kind]}, {args.components} components, kernel radius {args.radius}, "
+                     "grid-wide level, fitted to each fold's training patches (fit_backbone_model)",
            "schemes": {k: SCHEMES[k] for k in args.schemes}, "draws_per_fold": args.draws}
     key = jax.random.key(0)
     out["sources"] = run(select_sources(args.data_dir, args.sources), args.schemes,
-                         lambda train: exact_recipe(train, recipe), args.draws, lambda i: jax.random.fold_in(key, i))
+                         fit, args.draws, lambda i: jax.random.fold_in(key, i))
+    if nested:
+        out["nested_radius"] = choices  # folds in run's order: source by source, scheme by scheme
     out["seconds"] = time.perf_counter() - start
     atomic_write_json(args.out, out)
     print(f"wrote {args.out} ({out['seconds']:.0f} s)")

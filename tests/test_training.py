@@ -237,7 +237,7 @@ def test_correlated_mixture_backbone_is_an_exact_density():
         CorrelatedMixtureBackbone(core, one, -0.1)
     two = CorrelatedMixtureBackbone(core, MixtureBackbone(jnp.log(jnp.asarray([0.8, 0.2])), jnp.asarray([0.0, 2.0]),
                                                           jnp.asarray([1.0, 3.0])))
-    logits = eqx.tree_at(lambda b: b.mixture.log_weights, two, two.mixture.log_weights + 0.7)  # weights sum to 2
+    logits = eqx.tree_at(lambda b: b.mixture.log_weights, two, two.mixture.log_weights + jnp.log(2.0))  # weights sum to 2
     grid = jnp.linspace(-30.0, 30.0, 1201)
     pairs = jnp.stack(jnp.meshgrid(grid, grid, indexing="ij"), -1).reshape(-1, 1, 2)
     for sigma in (0.0, 0.5):

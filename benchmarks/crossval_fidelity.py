@@ -242,6 +242,15 @@ def run(chosen: dict, schemes: list[str], fit, draws: int, key_of) -> dict:
     return results
 
 
+def _radius(value: str) -> int | str:
+    """``--radius``: a kernel radius in pixels (>= 1) or ``nested``."""
+    if value == "nested":
+        return value
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"{value!r}: give a radius in pixels (an integer >= 1) or 'nested'")
+    return int(value)
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("data_dir", type=Path)
@@ -249,7 +258,7 @@ def main(argv=None) -> None:
     parser.add_argument("--draws", type=int, default=512, help="exact draws of each fold's model (validate: 512)")
     parser.add_argument("--components", type=int, default=RECIPE.backbone_components,
                         help="mixture components of the recipe")
-    parser.add_argument("--radius", default=str(RECIPE.backbone_radius),
+    parser.add_argument("--radius", type=_radius, default=RECIPE.backbone_radius,
                         help="largest lag of the recipe's correlation kernel, pixels, or 'nested': chosen "
                              f"from {NESTED_RADII} for each fold by nested_radius")
     parser.add_argument("--backbone-kind", choices=("correlated-mixture", "gaussian-copula"),
@@ -260,7 +269,7 @@ def main(argv=None) -> None:
     start = time.perf_counter()
     nested = args.radius == "nested"
     recipe = dataclasses.replace(RECIPE, backbone_components=args.components, backbone_kind=args.backbone_kind,
-                                 backbone_radius=RECIPE.backbone_radius if nested else int(args.radius))
+                                 backbone_radius=RECIPE.backbone_radius if nested else args.radius)
     choices = []
 
     def fit(train, crop):

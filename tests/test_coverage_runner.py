@@ -168,7 +168,7 @@ def test_runner_is_calibrated_with_the_exact_likelihood_and_flags_a_wrong_one(tm
 
     The tiles must not repeat: SBC and TARP assume independent injections, and with the 64 tiles of
     the other tests pairs of injections shared one. Then the exact likelihood failed SBC on one
-    machine (x0: p 0.0022, mean rank 0.57) and passed on another, whose float rounding differed."""
+    machine (x0: p 0.0022, mean rank 0.57) and passed, with the same code, on another."""
     n = 120
     problem = blob_problem(num_tiles=n)
     verdicts = {}

@@ -93,6 +93,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
 # ---- train -------------------------------------------------------------------------------------------
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
 def _int_tuple(text: str) -> tuple[int, ...]:
     try:
         values = tuple(int(v) for v in text.split(","))
@@ -146,6 +156,9 @@ def _add_train(sub) -> None:
                             "gaussian-copula: both, the marginal exactly (single-pixel outliers)")
     model.add_argument("--backbone-components", type=int, default=3,
                        help="components of a backbone's pixel mixture")
+    model.add_argument("--backbone-radius", type=_positive_int, default=16,
+                       help="largest lag of a backbone's correlation kernel, pixels (capped at half the patch "
+                            "side; benchmarks/crossval_fidelity.py --radius nested chooses one on training sky)")
     model.add_argument("--backbone-background", action="store_true",
                        help="correlated-mixture or copula backbone: add a grid-wide background level holding the k = 0 "
                             "power its kernel misses (sky backgrounds varying beyond the kernel's lags)")
@@ -196,6 +209,7 @@ _INIT_SETTINGS = {
     "sde": ("sde", "kind"), "sigma_min": ("sde", "sigma_min"), "sigma_max": ("sde", "sigma_max"),
     "backbone": ("model", "backbone"), "backbone_kind": ("model", "backbone_kind"),
     "backbone_components": ("model", "backbone_components"), "backbone_background": ("model", "backbone_background"),
+    "backbone_radius": ("model", "backbone_radius"),
 }
 
 
@@ -222,7 +236,8 @@ def _init_settings(args: argparse.Namespace):
     trained = meta.get("metadata", {}).get("training", {}).get("config", {})
     backbone = {"backbone": init.backbone is not None, "backbone_kind": backbone_kind(init.backbone) or "gaussian",
                 "backbone_components": trained.get("backbone_components", args.backbone_components),
-                "backbone_background": trained.get("backbone_background", args.backbone_background)}
+                "backbone_background": trained.get("backbone_background", args.backbone_background),
+                "backbone_radius": trained.get("backbone_radius", args.backbone_radius)}
     source = {"net": init.net.config.to_dict(), "sde": init.sde.to_dict(),
               "model": {"parameterisation": init.parameterisation, "t_min": init.t_min, **backbone}}
     args = copy.copy(args)
@@ -303,7 +318,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                          keep_best=args.keep_best,
                          parameterisation=args.parameterisation, backbone=args.backbone,
                          backbone_kind=args.backbone_kind, backbone_components=args.backbone_components,
-                         backbone_background=args.backbone_background,
+                         backbone_background=args.backbone_background, backbone_radius=args.backbone_radius,
                          rot180=args.rot180, flips=args.flips)
     sde = VESDE(args.sigma_min, args.sigma_max) if args.sde == "ve" else VPSDE()
     if init is not None:  # every setting the CLI has no flag for (norm, embedding, ...) too

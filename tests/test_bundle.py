@@ -306,7 +306,8 @@ def test_train_init_from_fine_tunes_a_bundle(tmp_path):
                                        ("gaussian-copula", GaussianCopulaBackbone)])
 def test_backbone_alone_bundle_and_train_no_net(tmp_path, kind, cls):
     """``numpyro-slic train --no-net`` writes a bundle with no net ("net": null) that loads to the
-    same backbone-alone model, exactly; --no-net with --no-backbone is refused."""
+    same backbone-alone model, exactly; --backbone-radius sets its kernel's lags (the default 16 is
+    capped at 3 on 8 x 8 patches), a radius below 1 is refused; --no-net with --no-backbone is refused."""
     from numpyro_slic.cli import main
     from numpyro_slic.data import PatchSet, save_patch_set
     from numpyro_slic.data.patchset import make_provenance
@@ -333,6 +334,15 @@ def test_backbone_alone_bundle_and_train_no_net(tmp_path, kind, cls):
     again = load_noise_model(tmp_path / "again.zip")
     for a, b in zip(_arrays(model), _arrays(again)):
         np.testing.assert_array_equal(a, b)
+    assert model.backbone.core.kernel.shape == (7, 7)
+    short = tmp_path / "short.zip"
+    assert main(["train", "--patches", str(sets["train"]), "--out", str(short), "--no-net", "--backbone-kind", kind,
+                 "--backbone-components", "2", "--backbone-radius", "1", "--no-progress"]) == 0
+    assert load_noise_model(short).backbone.core.kernel.shape == (3, 3)
+    assert read_bundle_metadata(short)["metadata"]["training"]["config"]["backbone_radius"] == 1
+    with pytest.raises(SystemExit) as refused:
+        main(["train", "--patches", str(sets["train"]), "--out", str(short), "--no-net", "--backbone-radius", "0"])
+    assert refused.value.code == 2
     assert main(["train", "--patches", str(sets["train"]), "--out", str(tmp_path / "x.zip"), "--no-net",
                  "--no-backbone", "--no-progress"]) == 2
 

@@ -186,6 +186,7 @@ def _line(noise):
     return lambda mu: ScoreLikelihood(noise, mu, t=T, energy="line", nodes=2)
 
 
+@pytest.mark.slow
 def test_calibration_at_the_posterior_level(noise):
     """Posterior mean shifts (in exact-posterior sd) and sd ratios against the exact likelihood."""
     biased = Biased(EXACT)

@@ -12,8 +12,10 @@ the shipped held-out set has fewer than 5 distinct pixels beyond that many sigma
 (``noise.fidelity.distinct_tail_counts``).
 
 A second table, of the same targets under 3-fold cross-validation of the exact recipes
-(``benchmarks/crossval_fidelity.py``, its JSON ``benchmarks/results/crossval_fidelity.json``), goes
-in its own block of the same page and is checked the same way.
+(``benchmarks/crossval_fidelity.py``: the correlated mixture in ``crossval_fidelity.json``, the
+Gaussian copula in ``copula_backbone.json``, the copula with its kernel radius chosen on each fold's
+training sky in ``crossval_nested_radius_copula.json``, all in ``benchmarks/results``) and of which
+recipe each shipped model is, goes in its own block of the same page and is checked the same way.
 """
 
 from __future__ import annotations
@@ -35,6 +37,9 @@ START, END = "<!-- fidelity-table:start (scripts/fidelity_table.py --write-docs)
 CV_START, CV_END = "<!-- crossval-table:start (scripts/fidelity_table.py --write-docs) -->", "<!-- crossval-table:end -->"
 CV_RESULT = ROOT / "benchmarks" / "results" / "crossval_fidelity.json"
 COPULA_RESULT = ROOT / "benchmarks" / "results" / "copula_backbone.json"
+NESTED_RESULT = ROOT / "benchmarks" / "results" / "crossval_nested_radius_copula.json"
+FAMILY = {"correlated-mixture": "correlated mixture", "gaussian-copula": "Gaussian copula",
+          "gaussian": "stationary Gaussian", "mixture": "i.i.d. mixture"}
 
 
 def load_results(results_dir: pathlib.Path, models) -> dict:
@@ -63,11 +68,21 @@ def real_distinct_counts(models) -> dict:
     return counts
 
 
-def crossval_table(result: dict, copula: dict | None = None) -> str:
+def shipped_recipe(name: str) -> str:
+    """What the shipped model ``name`` (a crossval source name, e.g. "hst-acs-f814w (backbone
+    alone)") is, from its bundle: the backbone family and kernel radius, and whether a net is on it."""
+    meta = read_bundle_metadata(name.split(" (")[0])
+    config = meta["metadata"]["training"]["config"]
+    recipe = f"{FAMILY[config['backbone_kind']]}, radius {config.get('backbone_radius', 16)}"
+    return recipe + (", and a net" if meta["model"]["net"] is not None else "")
+
+
+def crossval_table(result: dict, copula: dict | None = None, nested: dict | None = None) -> str:
     """A markdown table of ``benchmarks/crossval_fidelity.py``'s result: one column per source, each
     row the band / stripes / cells schemes' pooled numbers, and issue 11's targets per scheme; with
     ``copula`` (``benchmarks/crossval_fidelity.py --backbone-kind gaussian-copula``'s result, same
-    sources), its rows below."""
+    sources) and ``nested`` (the same with ``--radius nested``), their rows below, and the recipe
+    each shipped model is."""
     names = list(result["sources"])
     schemes = [k for k in ("band", "stripes", "cells") if all(k in result["sources"][n] for n in names)]
 
@@ -117,6 +132,25 @@ def crossval_table(result: dict, copula: dict | None = None) -> str:
              [" / ".join(mark(r["targets"][k]) for k in ("nll", "kurtosis", "tail_4sigma", "tail_5sigma"))
               for r in cop]),
         ]
+    if nested is not None:
+        folds = [n for k in nested["schemes"] for n in [k] * len(nested["schemes"][k])]
+        radii = {name: [r["radius"] for k, r in zip(folds, nested["nested_radius"][i * len(folds):(i + 1) * len(folds)])
+                        if k == "stripes"] for i, name in enumerate(nested["sources"])}
+        nes = [nested["sources"][n]["stripes"] for n in names]
+        rows += [
+            ("Gaussian copula, kernel radius chosen on each fold's training sky: radii (stripes folds)",
+             [", ".join(str(r) for r in radii[n]) for n in names]),
+            ("the same: NLL model - Gaussian in se (band / stripes)",
+             [" / ".join(f"{nested['sources'][n][k]['nll']['diff_in_se']:+.1f}" for k in ("band", "stripes"))
+              for n in names]),
+            ("the same: kurtosis; > 4 / 5 sigma rates, model over real (stripes)",
+             [f"{ratio(r['model_over_real']['kurtosis'])}; {ratio(r['model_over_real']['4sigma'])} / "
+              f"{ratio(r['model_over_real']['5sigma'])}" for r in nes]),
+            ("the same: targets NLL / kurtosis / 4 / 5 sigma (stripes)",
+             [" / ".join(mark(r["targets"][k]) for k in ("nll", "kurtosis", "tail_4sigma", "tail_5sigma"))
+              for r in nes]),
+        ]
+    rows.append(("the shipped model's recipe (its bundle)", [shipped_recipe(n) for n in names]))
     lines = ["| | " + " | ".join(f"`{n}`" for n in names) + " |", "|---" * (len(names) + 1) + "|"]
     lines += [f"| {label} | " + " | ".join(cells) + " |" for label, cells in rows if cells is not None]
     return "\n".join(lines)
@@ -141,7 +175,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     table = comparison_table(load_results(args.results_dir, args.models), real_distinct_counts(args.models))
-    cv_table = crossval_table(json.loads(CV_RESULT.read_text()), json.loads(COPULA_RESULT.read_text()))
+    cv_table = crossval_table(*(json.loads(path.read_text()) for path in (CV_RESULT, COPULA_RESULT, NESTED_RESULT)))
     if args.write_docs or args.check:
         text = DOCS.read_text()
         new = with_block(with_block(text, table), cv_table, CV_START, CV_END)

@@ -37,18 +37,22 @@ for model in $MODELS; do
       # 183 64 x 64 patches at stride 8 (one 419 x 419 image). No net: every U-Net trained on them
       # (four: 0.16M and 0.88M parameters, 600 to 6000 steps) had a worse held-out DSM loss at sigma
       # 0.02 than the stationary Gaussian, and the two scored by held-out NLL were worse than their
-      # own backbones (the one shipped until 2026-11-29: +6 se against the Gaussian). The backbone alone, a stationary filter of i.i.d. 4-component mixture
-      # pixels (CorrelatedMixtureBackbone), beats the Gaussian there (docs/noise_validation.md): an
-      # exact normalised density, so SLIC runs NUTS with energy="exact", at the cost of an FFT. The
-      # grid-wide level (--backbone-background) holds the k = 0 power the kernel's taper loses, which
-      # biased lensed-source sizes in the coverage test without it (docs/coverage.md). Fitted in a second. (The U-Net recipe it replaced, energy parameterisation, 32 x 32
-      # crops, 600 steps validated every 100: numpyro_slic/models/PROVENANCE.md.)
+      # own backbones. Since 2026-12-07 the backbone alone is a Gaussian copula
+      # (GaussianCopulaBackbone: each pixel's marginal the 4-component mixture of the training pixels
+      # exactly, joined by a stationary Gaussian copula) with a kernel of radius 8, the radius that
+      # benchmarks/crossval_fidelity.py's nested choice takes on these training patches alone (halves
+      # of the training band scored on each other). Under cross-validation it meets every fidelity
+      # target, where the correlated mixture of radius 16 shipped from 2026-11-29 overshot the tails
+      # (docs/noise_validation.md, "The correlation kernel's radius under cross-validation"). An
+      # exact normalised density: SLIC runs NUTS with energy="exact". The grid-wide level
+      # (--backbone-background) holds the k = 0 power the kernel's taper loses, which biased
+      # lensed-source sizes in the coverage test without it (docs/coverage.md). Fitted in seconds.
       args=(--patches "$PATCH_DIR/jwst_f150w_sky_train.npz" --val-patches "$VAL_DIR/jwst_f150w_sky_val.npz"
-            --no-net --backbone-kind correlated-mixture --backbone-components 4 --backbone-background
+            --no-net --backbone-kind gaussian-copula --backbone-components 4 --backbone-radius 8 --backbone-background
             --units "(image - background) / noise_map of JWST NIRCam F150W (COSMOS-Web); scale = robust sigma of that") ;;
     jwst-nircam-sw)
       # JWST short wavelength: F115W and F150W have the same noise (docs/noise_sources.md), so one
-      # model, the F150W recipe fitted to both bands' pooled 64 x 64 patches (216 + 183), both
+      # model, the correlated-mixture recipe (F150W's until 2026-12-07) fitted to both bands' pooled 64 x 64 patches (216 + 183), both
       # whitened by the median-filtered noise map (the upstream map holds each pixel's own Poisson
       # term, which skews sky divided by it; jwst-nircam-f150w is whitened by that map) and in
       # their own robust-sigma units: scale 1. Training sets from
@@ -59,7 +63,7 @@ for model in $MODELS; do
             --units "robust-sigma units of each band's (image - background) / median-filtered (9 x 9) noise map, JWST NIRCam F115W and F150W (COSMOS-Web); use model.with_scale(robust sigma of your sky)") ;;
     jwst-nircam-lw)
       # JWST long wavelength: F277W and F444W have the same noise (docs/noise_sources.md), so one
-      # model, the F150W recipe fitted to both bands' pooled patches (72 + 82 32 x 32 patches at
+      # model, the correlated-mixture recipe (F150W's until 2026-12-07) fitted to both bands' pooled patches (72 + 82 32 x 32 patches at
       # 0.06", each band whitened by its two-level step map and in its own robust-sigma units:
       # scale 1). Pooled, it beats the F277W-only fit on F277W held-out sky and equals the
       # F444W-only fit on F444W (benchmarks/pooled_bands.py). Training sets from

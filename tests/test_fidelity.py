@@ -383,3 +383,7 @@ def test_docs_fidelity_table_is_current(tmp_path):
         script.load_results(tmp_path, ["ground-ccd-saao"])
     with pytest.raises(FileNotFoundError, match="numpyro-slic validate hst-acs-f814w"):
         script.load_results(tmp_path, ["hst-acs-f814w"])
+    # The cross-validated table's last row says what each shipped bundle is (the crossval sources'
+    # names carry a note after the model's name).
+    assert script.shipped_recipe("jwst-nircam-f150w") == "Gaussian copula, radius 8"
+    assert script.shipped_recipe("hst-acs-f814w (backbone alone)") == "correlated mixture, radius 16, and a net"

@@ -119,37 +119,32 @@ def crossval_table(result: dict, copula: dict | None = None, nested: dict | None
                       ("tail_4sigma", f"> 4 sigma rate within {TAIL_TOLERANCE:.0%}"),
                       ("tail_5sigma", f"> 5 sigma rate within {TAIL_TOLERANCE:.0%}")):
         rows.append((f"target: {what} ({lead})", per_scheme(lambda r, key=key: mark(r["targets"][key]))))
+    def variant_rows(other: dict, label: str) -> list:
+        """Rows of another recipe's crossval result: NLL on band and stripes, stripes tails and targets."""
+        stripes = [other["sources"][n]["stripes"] for n in names]
+        return [
+            (f"{label}: NLL model - Gaussian in se (band / stripes)",
+             [" / ".join(f"{other['sources'][n][k]['nll']['diff_in_se']:+.1f}" for k in ("band", "stripes"))
+              for n in names]),
+            (f"{label}: kurtosis; > 4 / 5 sigma rates, model over real (stripes)",
+             [f"{ratio(r['model_over_real']['kurtosis'])}; {ratio(r['model_over_real']['4sigma'])} / "
+              f"{ratio(r['model_over_real']['5sigma'])}" for r in stripes]),
+            (f"{label}: targets NLL / kurtosis / 4 / 5 sigma (stripes)",
+             [" / ".join(mark(r["targets"][k]) for k in ("nll", "kurtosis", "tail_4sigma", "tail_5sigma"))
+              for r in stripes]),
+        ]
+
     if copula is not None:
-        cop = [copula["sources"][n]["stripes"] for n in names]
-        rows += [
-            ("Gaussian copula: NLL model - Gaussian in se (band / stripes)",
-             [" / ".join(f"{copula['sources'][n][k]['nll']['diff_in_se']:+.1f}" for k in ("band", "stripes"))
-              for n in names]),
-            ("Gaussian copula: kurtosis; > 4 / 5 sigma rates, model over real (stripes)",
-             [f"{ratio(r['model_over_real']['kurtosis'])}; {ratio(r['model_over_real']['4sigma'])} / "
-              f"{ratio(r['model_over_real']['5sigma'])}" for r in cop]),
-            ("Gaussian copula: targets NLL / kurtosis / 4 / 5 sigma (stripes)",
-             [" / ".join(mark(r["targets"][k]) for k in ("nll", "kurtosis", "tail_4sigma", "tail_5sigma"))
-              for r in cop]),
-        ]
+        rows += variant_rows(copula, "Gaussian copula")
     if nested is not None:
-        folds = [n for k in nested["schemes"] for n in [k] * len(nested["schemes"][k])]
-        radii = {name: [r["radius"] for k, r in zip(folds, nested["nested_radius"][i * len(folds):(i + 1) * len(folds)])
+        # nested_radius lists the folds source by source, scheme by scheme, in run order.
+        folds = [k for k in nested["schemes"] for _ in nested["schemes"][k]]
+        records = nested["nested_radius"]
+        radii = {name: [r["radius"] for k, r in zip(folds, records[i * len(folds):(i + 1) * len(folds)])
                         if k == "stripes"] for i, name in enumerate(nested["sources"])}
-        nes = [nested["sources"][n]["stripes"] for n in names]
-        rows += [
-            ("Gaussian copula, kernel radius chosen on each fold's training sky: radii (stripes folds)",
-             [", ".join(str(r) for r in radii[n]) for n in names]),
-            ("the same: NLL model - Gaussian in se (band / stripes)",
-             [" / ".join(f"{nested['sources'][n][k]['nll']['diff_in_se']:+.1f}" for k in ("band", "stripes"))
-              for n in names]),
-            ("the same: kurtosis; > 4 / 5 sigma rates, model over real (stripes)",
-             [f"{ratio(r['model_over_real']['kurtosis'])}; {ratio(r['model_over_real']['4sigma'])} / "
-              f"{ratio(r['model_over_real']['5sigma'])}" for r in nes]),
-            ("the same: targets NLL / kurtosis / 4 / 5 sigma (stripes)",
-             [" / ".join(mark(r["targets"][k]) for k in ("nll", "kurtosis", "tail_4sigma", "tail_5sigma"))
-              for r in nes]),
-        ]
+        rows.append(("Gaussian copula, kernel radius chosen on each fold's training sky: radii (stripes folds)",
+                     [", ".join(str(r) for r in radii[n]) for n in names]))
+        rows += variant_rows(nested, "the same")
     rows.append(("the shipped model's recipe (its bundle)", [shipped_recipe(n) for n in names]))
     lines = ["| | " + " | ".join(f"`{n}`" for n in names) + " |", "|---" * (len(names) + 1) + "|"]
     lines += [f"| {label} | " + " | ".join(cells) + " |" for label, cells in rows if cells is not None]

@@ -30,7 +30,8 @@ sky from one part of an image to another.
 About 2.5 minutes on this project's 2-core CPU. ``--components``, ``--radius``, ``--schemes`` and
 ``--sources`` vary the recipe and narrow the run (for scans; the committed JSON is the shipped
 recipe's, in full). ``--radius nested`` chooses the kernel radius for each fold without held-out
-sky (``nested_radius``: fitted on one half of the fold's training patches, scored on the other).
+sky (``noise.radius.choose_backbone_radius``: fitted on one half of the fold's training patches,
+scored on the other).
 ``--backbone-kind gaussian-copula`` scores the other exact family, ``GaussianCopulaBackbone`` (the
 mixture's marginal exactly, a Gaussian copula's correlations), with the same components and level:
 
@@ -57,6 +58,7 @@ from numpyro_slic.data import concatenate_patch_sets  # noqa: E402
 from numpyro_slic.data.io import atomic_write_json  # noqa: E402
 from numpyro_slic.diagnostics.noise_fidelity import MIN_DISTINCT_TAIL, NLL_TARGET_SE, TAIL_TOLERANCE  # noqa: E402
 from numpyro_slic.noise import fidelity  # noqa: E402
+from numpyro_slic.noise.radius import RADII, choose_backbone_radius  # noqa: E402
 from numpyro_slic.noise.sde import VESDE  # noqa: E402
 from numpyro_slic.noise.training import TrainConfig, fit_backbone_model  # noqa: E402
 
@@ -73,7 +75,7 @@ SCHEMES = {
     "cells": [dict(val_fraction=1 / FOLDS, gap=8, split="cells", fold=f) for f in range(FOLDS)],
 }
 TAILS = (3, 4, 5)
-NESTED_RADII = (6, 8, 10, 12, 16)  # the kernel radii --radius nested chooses from
+NESTED_RADII = RADII  # the kernel radii --radius nested chooses from
 
 
 def pooled(*pairs):
@@ -111,40 +113,6 @@ def exact_recipe(train, recipe: TrainConfig = RECIPE):
         return np.asarray(model.with_event_shape(shape).unit_sample(key, (n,)), np.float64)
 
     return nll, draw
-
-
-def halves(train):
-    """Two disjoint halves of a training PatchSet, for choices made without held-out sky: each source
-    image is cut along one row or column, the cut (of all rows and columns where patches start) that
-    leaves the most patches wholly on its smaller side; patches across the cut are left out."""
-    pos, size = np.asarray(train.positions), train.patches.shape[1]
-    first, second = np.zeros(len(pos), bool), np.zeros(len(pos), bool)
-    for src in np.unique(pos[:, 0]):
-        mine = pos[:, 0] == src
-        cuts = [(axis, c) for axis in (1, 2) for c in np.unique(pos[mine, axis])]
-        sides = [(mine & (pos[:, axis] + size <= c), mine & (pos[:, axis] >= c)) for axis, c in cuts]
-        a, b = max(sides, key=lambda ab: min(ab[0].sum(), ab[1].sum()))
-        first, second = first | a, second | b
-    return tuple(dataclasses.replace(train, patches=train.patches[m], positions=pos[m]) for m in (first, second))
-
-
-def nested_radius(train, crop: int, recipe: TrainConfig, radii, record: list) -> int:
-    """The kernel radius of ``radii`` whose recipe, fitted to one half of ``train`` (``halves``) and
-    scored on the other half's distinct crops as the held-out sky is scored (and the other way
-    round), has the lowest NLL: a choice that sees no held-out sky. Appends the NLLs to ``record``."""
-    parts = halves(train)
-    scores = {}
-    for radius in radii:
-        config = dataclasses.replace(recipe, backbone_radius=radius)
-        total = []
-        for fit_on, score_on in ((parts[0], parts[1]), (parts[1], parts[0])):
-            nll, _ = exact_recipe(fit_on, config)
-            crops, _ = fidelity.distinct_crops(score_on.patches, score_on.positions, crop)
-            total.append(nll(fidelity.perturb_once(crops, SIGMA, 0)))
-        scores[radius] = float(np.mean(np.concatenate(total)))
-    best = min(scores, key=scores.get)
-    record.append({"n_train": len(train), "halves": [len(p) for p in parts], "nll": scores, "radius": best})
-    return best
 
 
 def fold(train, val, crop: int, key, n_draws: int, fit) -> dict:
@@ -260,7 +228,7 @@ def main(argv=None) -> None:
                         help="mixture components of the recipe")
     parser.add_argument("--radius", type=_radius, default=RECIPE.backbone_radius,
                         help="largest lag of the recipe's correlation kernel, pixels, or 'nested': chosen "
-                             f"from {NESTED_RADII} for each fold by nested_radius")
+                             f"from {NESTED_RADII} for each fold on its training sky (noise.radius.choose_backbone_radius)")
     parser.add_argument("--backbone-kind", choices=("correlated-mixture", "gaussian-copula"),
                         default=RECIPE.backbone_kind, help="the exact family (default: the shipped recipe's)")
     parser.add_argument("--schemes", nargs="+", choices=list(SCHEMES), default=list(SCHEMES))
@@ -275,8 +243,9 @@ def main(argv=None) -> None:
     def fit(train, crop):
         if not nested:
             return exact_recipe(train, recipe)
-        radius = nested_radius(train, crop, recipe, NESTED_RADII, choices)
-        return exact_recipe(train, dataclasses.replace(recipe, backbone_radius=radius))
+        choice = choose_backbone_radius(train, config=recipe, sde=SDE, radii=NESTED_RADII, crop=crop)
+        choices.append({"n_train": len(train), **choice.to_dict()})
+        return exact_recipe(train, dataclasses.replace(recipe, backbone_radius=choice.radius))
 
     family = {"correlated-mixture": "CorrelatedMixtureBackbone", "gaussian-copula": "GaussianCopulaBackbone"}
     out = {"command": "python " + " ".join(sys.argv),

@@ -103,6 +103,10 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _backbone_radius(text: str) -> int | str:
+    return "auto" if text == "auto" else _positive_int(text)
+
+
 def _int_tuple(text: str) -> tuple[int, ...]:
     try:
         values = tuple(int(v) for v in text.split(","))
@@ -156,9 +160,10 @@ def _add_train(sub) -> None:
                             "gaussian-copula: both, the marginal exactly (single-pixel outliers)")
     model.add_argument("--backbone-components", type=int, default=3,
                        help="components of a backbone's pixel mixture")
-    model.add_argument("--backbone-radius", type=_positive_int, default=16,
+    model.add_argument("--backbone-radius", type=_backbone_radius, default=16,
                        help="largest lag of a backbone's correlation kernel, pixels (capped at half the patch "
-                            "side; benchmarks/crossval_fidelity.py --radius nested chooses one on training sky)")
+                            "side), or 'auto': the one of 6, 8, 10, 12, 16 whose backbone, fitted on one half of "
+                            "the training patches, best fits the other half (noise.radius.choose_backbone_radius)"),
     model.add_argument("--backbone-background", action="store_true",
                        help="correlated-mixture or copula backbone: add a grid-wide background level holding the k = 0 "
                             "power its kernel misses (sky backgrounds varying beyond the kernel's lags)")
@@ -276,6 +281,7 @@ def _fits_patch_sets(args):
 
 def cmd_train(args: argparse.Namespace) -> int:
     """``numpyro-slic train``: patches in, bundle out (see ``numpyro-slic train --help``)."""
+    import dataclasses
     import json
     import os
     import time
@@ -318,7 +324,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                          keep_best=args.keep_best,
                          parameterisation=args.parameterisation, backbone=args.backbone,
                          backbone_kind=args.backbone_kind, backbone_components=args.backbone_components,
-                         backbone_background=args.backbone_background, backbone_radius=args.backbone_radius,
+                         backbone_background=args.backbone_background,
                          rot180=args.rot180, flips=args.flips)
     sde = VESDE(args.sigma_min, args.sigma_max) if args.sde == "ve" else VPSDE()
     if init is not None:  # every setting the CLI has no flag for (norm, embedding, ...) too
@@ -327,6 +333,19 @@ def cmd_train(args: argparse.Namespace) -> int:
         print("numpyro-slic train: --no-net keeps only the backbone, so it cannot go with --no-backbone.",
               file=sys.stderr)
         return 2
+    radius_choice = None
+    if args.backbone_radius == "auto":
+        from .noise.radius import choose_backbone_radius
+
+        try:
+            radius_choice = choose_backbone_radius(train, config=config, sde=sde)
+        except ValueError as err:
+            print(f"numpyro-slic train: --backbone-radius auto: {err}", file=sys.stderr)
+            return 2
+        print(f"--backbone-radius auto: {radius_choice.radius} (NLL per pixel of each half's crops under the other "
+              f"half's fit: {', '.join(f'{r}: {v:.5f}' for r, v in radius_choice.nll.items())})", file=sys.stderr)
+    config = dataclasses.replace(
+        config, backbone_radius=args.backbone_radius if radius_choice is None else radius_choice.radius)
     history: list = []
     start = time.perf_counter()
     if args.no_net:
@@ -353,6 +372,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             "sde": sde.to_dict(),
             "steps": 0 if args.no_net else args.steps,
             "init_from": None if init is None else {"model": args.init_from, "weights_sha256": init_sha},
+            "radius_choice": None if radius_choice is None else radius_choice.to_dict(),
             "seed": args.seed,
             "device": jax.devices()[0].device_kind,
             "n_devices": jax.device_count(),

@@ -40,15 +40,17 @@ for model in $MODELS; do
       # own backbones. Since 2026-12-07 the backbone alone is a Gaussian copula
       # (GaussianCopulaBackbone: each pixel's marginal the 4-component mixture of the training pixels
       # exactly, joined by a stationary Gaussian copula) with a kernel of radius 8, the radius that
-      # benchmarks/crossval_fidelity.py's nested choice takes on these training patches alone (halves
-      # of the training band scored on each other). Under cross-validation it meets every fidelity
-      # target, where the correlated mixture of radius 16 shipped from 2026-11-29 overshot the tails
+      # --backbone-radius auto takes on these training patches alone (halves of the training band
+      # scored on each other; the bundle records each candidate's NLL). Under cross-validation it
+      # meets every fidelity target, where the correlated mixture of radius 16 shipped from 2026-11-29
+      # overshot the tails
       # (docs/noise_validation.md, "The correlation kernel's radius under cross-validation"). An
       # exact normalised density: SLIC runs NUTS with energy="exact". The grid-wide level
       # (--backbone-background) holds the k = 0 power the kernel's taper loses, which biased
-      # lensed-source sizes in the coverage test without it (docs/coverage.md). Fitted in seconds.
+      # lensed-source sizes in the coverage test without it (docs/coverage.md). Radius chosen in 20 s,
+      # fitted in seconds.
       args=(--patches "$PATCH_DIR/jwst_f150w_sky_train.npz" --val-patches "$VAL_DIR/jwst_f150w_sky_val.npz"
-            --no-net --backbone-kind gaussian-copula --backbone-components 4 --backbone-radius 8 --backbone-background
+            --no-net --backbone-kind gaussian-copula --backbone-components 4 --backbone-radius auto --backbone-background
             --units "(image - background) / noise_map of JWST NIRCam F150W (COSMOS-Web); scale = robust sigma of that") ;;
     jwst-nircam-sw)
       # JWST short wavelength: F115W and F150W have the same noise (docs/noise_sources.md), so one

@@ -75,7 +75,6 @@ SCHEMES = {
     "cells": [dict(val_fraction=1 / FOLDS, gap=8, split="cells", fold=f) for f in range(FOLDS)],
 }
 TAILS = (3, 4, 5)
-NESTED_RADII = RADII  # the kernel radii --radius nested chooses from
 
 
 def pooled(*pairs):
@@ -228,7 +227,7 @@ def main(argv=None) -> None:
                         help="mixture components of the recipe")
     parser.add_argument("--radius", type=_radius, default=RECIPE.backbone_radius,
                         help="largest lag of the recipe's correlation kernel, pixels, or 'nested': chosen "
-                             f"from {NESTED_RADII} for each fold on its training sky (noise.radius.choose_backbone_radius)")
+                             f"from {RADII} for each fold on its training sky (noise.radius.choose_backbone_radius)")
     parser.add_argument("--backbone-kind", choices=("correlated-mixture", "gaussian-copula"),
                         default=RECIPE.backbone_kind, help="the exact family (default: the shipped recipe's)")
     parser.add_argument("--schemes", nargs="+", choices=list(SCHEMES), default=list(SCHEMES))
@@ -243,7 +242,7 @@ def main(argv=None) -> None:
     def fit(train, crop):
         if not nested:
             return exact_recipe(train, recipe)
-        choice = choose_backbone_radius(train, config=recipe, sde=SDE, radii=NESTED_RADII, crop=crop)
+        choice = choose_backbone_radius(train, config=recipe, sde=SDE, radii=RADII, crop=crop)
         choices.append({"n_train": len(train), **choice.to_dict()})
         return exact_recipe(train, dataclasses.replace(recipe, backbone_radius=choice.radius))
 

@@ -47,7 +47,7 @@ for model in $MODELS; do
       # (docs/noise_validation.md, "The correlation kernel's radius under cross-validation"). An
       # exact normalised density: SLIC runs NUTS with energy="exact". The grid-wide level
       # (--backbone-background) holds the k = 0 power the kernel's taper loses, which biased
-      # lensed-source sizes in the coverage test without it (docs/coverage.md). Radius chosen in 20 s,
+      # lensed-source sizes in the coverage test without it (docs/coverage.md). Radius chosen in 19 s,
       # fitted in seconds.
       args=(--patches "$PATCH_DIR/jwst_f150w_sky_train.npz" --val-patches "$VAL_DIR/jwst_f150w_sky_val.npz"
             --no-net --backbone-kind gaussian-copula --backbone-components 4 --backbone-radius auto --backbone-background

@@ -21,7 +21,9 @@ the training patches, over the held-out patches'. The folds of a scheme are then
 held-out crop scored by the model that did not see it; draws and real patches concatenated), and
 the issue-11 targets read off the pooled numbers: NLL below the Gaussian's by more than 3
 bootstrap se, kurtosis and > 4 / > 5 sigma rates within 25% of real (a rate only where the held-out
-sky has 5 distinct pixels beyond it, as in the fidelity table). The classifier test is left
+sky has 5 distinct pixels beyond it, as in the fidelity table), each ratio with its 95% interval
+(``noise.fidelity.ratio_intervals``: held-out sky resampled in blocks of the crop side, draws whole)
+and whether that interval resolves the verdict (``target_evidence``). The classifier test is left
 out (its target is met on every shipped model). Per-fold numbers show the scatter of the held-out
 sky from one part of an image to another.
 
@@ -56,7 +58,8 @@ import make_shipped_data as shipped  # noqa: E402
 
 from numpyro_slic.data import concatenate_patch_sets  # noqa: E402
 from numpyro_slic.data.io import atomic_write_json  # noqa: E402
-from numpyro_slic.diagnostics.noise_fidelity import MIN_DISTINCT_TAIL, NLL_TARGET_SE, TAIL_TOLERANCE  # noqa: E402
+from numpyro_slic.diagnostics.noise_fidelity import (  # noqa: E402
+    MIN_DISTINCT_TAIL, NLL_TARGET_SE, TAIL_TOLERANCE, target_evidence)
 from numpyro_slic.noise import fidelity  # noqa: E402
 from numpyro_slic.noise.radius import RADII, choose_backbone_radius  # noqa: E402
 from numpyro_slic.noise.sde import VESDE  # noqa: E402
@@ -128,6 +131,7 @@ def fold(train, val, crop: int, key, n_draws: int, fit) -> dict:
     return {"model_nll": nll(y), "gaussian_nll": g_nll, "draws": draws,
             "real": np.asarray(val.patches, np.float64), "train": np.asarray(train.patches, np.float64),
             "real_distinct": fidelity.distinct_tail_counts(val.patches, val.positions),
+            "positions": np.asarray(val.positions), "crop": crop,
             "n_patches": {"train": len(train), "val": len(val)}, "n_crops": len(crops)}
 
 
@@ -147,7 +151,13 @@ def summarise(folds: list[dict]) -> dict:
                                     np.concatenate([f["gaussian_nll"] for f in folds]))
     real = np.concatenate([f["real"] for f in folds])
     stats = fidelity.pixel_statistics(real)
-    model = tail_numbers(real, np.concatenate([f["draws"] for f in folds]))
+    draws = np.concatenate([f["draws"] for f in folds])
+    model = tail_numbers(real, draws)
+    # The folds' held-out sky is disjoint and their positions index the same images: pooled, each
+    # image pixel is still counted once.
+    intervals = fidelity.ratio_intervals(
+        real, np.concatenate([f["positions"] for f in folds]), draws,
+        {"kurtosis": model["kurtosis"], **{str(s): model[f"{s}sigma"] for s in TAILS}}, block=folds[0]["crop"])
     train = tail_numbers(real, np.concatenate([f["train"] for f in folds]))
     # Distinct image pixels beyond s sigma, each fold's held-out set in its own units (the folds'
     # held-out sky is disjoint); a rate target is tested only with MIN_DISTINCT_TAIL of them, as in
@@ -177,8 +187,10 @@ def summarise(folds: list[dict]) -> dict:
         "real": {"excess_kurtosis": stats["excess_kurtosis"], "excess_kurtosis_se": stats["excess_kurtosis_se"],
                  "n_patches": len(real), "distinct_beyond": distinct},
         "model_over_real": model,
+        "model_over_real_intervals": intervals,
         "training_over_real": train,
         "targets": targets,
+        "target_evidence": target_evidence(intervals["intervals"]),
         "folds": per_fold,
     }
 

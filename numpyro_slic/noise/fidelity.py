@@ -66,6 +66,7 @@ __all__ = [
     "roc_auc",
     "classifier_auc",
     "distinct_crops",
+    "ratio_intervals",
 ]
 
 # |k| bands (cycles per pixel, Nyquist 0.5) for the summary of spectrum ratios.
@@ -266,8 +267,8 @@ def heldout_nll(
         model: a NoiseModel (score or energy; trained units via ``unit_*``).
         val_patches: real held-out patches ``(N, H, W)``, trained units.
         gauss: the baseline ``StationaryGaussianNoise`` on ``(H, W)`` (``gaussian_baseline``).
-        t / level_sigma: the level, as t or as the VE-form width in trained units (default
-            ``model.t_min``).
+        t: the level as a diffusion time (default ``model.t_min``).
+        level_sigma: the level as the VE-form width in trained units instead of ``t``.
         seed: the perturbation z (``perturb_once``) and the Hutchinson probes.
         n_control: patches on which the ODE is also run on ``gauss`` against its exact value.
 
@@ -406,6 +407,99 @@ def distinct_tail_counts(
         i, r, c = np.nonzero(z > s)
         out[str(s)] = len(set(zip(pos[i, 0], pos[i, 1] + r, pos[i, 2] + c)))
     return out
+
+
+def _block_sums(values: np.ndarray, blocks: np.ndarray, thresholds) -> np.ndarray:
+    """Per block: pixel count, power sums of x - median (1 to 4) and |z| > s counts; (n_blocks, 5 + T)."""
+    from ..data.stats import mad_std
+
+    x = values - np.median(values)
+    z = np.abs(x) / mad_std(values)  # the standardisation of ``pixel_statistics``
+    _, which = np.unique(blocks, axis=0, return_inverse=True)
+    columns = [np.ones_like(x), x, x**2, x**3, x**4] + [(z > s).astype(np.float64) for s in thresholds]
+    return np.stack([np.bincount(which.ravel(), weights=c) for c in columns], axis=-1)
+
+
+def _moment_statistics(sums: np.ndarray) -> np.ndarray:
+    """Excess kurtosis and tail fractions from ``_block_sums`` totals, (..., 5 + T) -> (..., 1 + T)."""
+    n = sums[..., 0]
+    m1, m2, m3, m4 = (sums[..., j] / n for j in (1, 2, 3, 4))
+    var = m2 - m1**2
+    fourth = m4 - 4 * m1 * m3 + 6 * m1**2 * m2 - 3 * m1**4
+    return np.concatenate([(fourth / var**2 - 3.0)[..., None], sums[..., 5:] / n[..., None]], axis=-1)
+
+
+def ratio_intervals(
+    real: Float[ArrayLike, "n H W"],
+    positions: ArrayLike,
+    generated: Float[ArrayLike, "m h w"],
+    ratios: dict[str, float],
+    *,
+    block: int,
+    n_boot: int = 2000,
+    level: float = 0.95,
+    seed: int = 0,
+    thresholds=(3, 4, 5),
+) -> dict[str, Any]:
+    """Bootstrap intervals of generated-over-real ratios (excess kurtosis, |z| > s rates).
+
+    ``ratios`` holds the point estimates (``{"kurtosis": r, "3": r, ...}``, from ``compare_statistics``);
+    each interval is that point times the bootstrap spread of both sides relative to their own
+    full-sample value, so it is centred where the point is.
+
+    - Real side: each *distinct* image pixel once (``positions``: ``(n, 3)`` source, row, col of each
+      patch's corner), resampled in square blocks of side ``block`` pixels of its image: held-out
+      patches overlap, and neighbouring pixels, or one cosmic ray's, are not independent, so a
+      bootstrap over patches or pixels would understate the error of a rate made of a few events.
+    - Generated side: resampled by whole draws (independent).
+
+    Returns ``{"level", "block", "n_blocks", "n_generated", "intervals": {name: [lo, hi]}}``; an
+    interval is [nan, nan] where the point is not finite (no real pixel beyond s), and its upper end
+    is inf where more than its tail of resamples have no real event (or a real kurtosis <= 0).
+    """
+    x = np.asarray(real, dtype=np.float64)
+    pos = np.asarray(positions, dtype=np.int64)
+    n, h, w = x.shape
+    rr, cc = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
+    coords = np.stack([np.broadcast_to(pos[:, :1, None], (n, h, w)), pos[:, 1, None, None] + rr,
+                       pos[:, 2, None, None] + cc], axis=-1).reshape(-1, 3)
+    coords, first = np.unique(coords, axis=0, return_index=True)  # each image pixel once
+    values = x.reshape(-1)[first]
+    blocks = np.stack([coords[:, 0], coords[:, 1] // block, coords[:, 2] // block], axis=-1)
+    real_sums = _block_sums(values, blocks, thresholds)
+
+    g = np.asarray(generated, dtype=np.float64)
+    draw_index = np.broadcast_to(np.arange(len(g))[:, None, None], g.shape).reshape(-1, 1)
+    model_sums = _block_sums(g.reshape(-1), draw_index, thresholds)
+
+    rng = np.random.default_rng(seed)
+
+    def resampled(sums):
+        k = len(sums)
+        weights = rng.multinomial(k, np.full(k, 1.0 / k), size=n_boot).astype(np.float64)
+        return _moment_statistics(weights @ sums), _moment_statistics(sums.sum(0))
+
+    (real_boot, real_full), (model_boot, model_full) = resampled(real_sums), resampled(model_sums)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        real_relative = real_boot / real_full
+        # A resample with no real event (or a real kurtosis at or below 0) bounds the ratio by nothing;
+        # draws with no event at all make the ratio 0 in every resample.
+        relative = np.where(real_relative > 0, 1.0 / real_relative, np.inf) * np.where(
+            model_full != 0, model_boot / model_full, 1.0)
+    tail = (1.0 - level) / 2.0
+    names = ["kurtosis", *(str(s) for s in thresholds)]
+    intervals = {}
+    for j, name in enumerate(names):
+        point = ratios.get(name, float("nan"))
+        if point is None or not np.isfinite(point):
+            intervals[name] = [float("nan"), float("nan")]
+            continue
+        # 0 / 0 (neither side of a resample has an event) bounds nothing either.
+        r = np.zeros(n_boot) if point == 0 else np.nan_to_num(relative[:, j] * point, nan=np.inf, posinf=np.inf)
+        lo, hi = np.quantile(r, [tail, 1.0 - tail], method="inverted_cdf")  # no interpolation into inf
+        intervals[name] = [float(lo), float(hi)]
+    return {"level": level, "block": int(block), "n_blocks": int(len(real_sums)), "n_generated": int(len(g)),
+            "intervals": intervals}
 
 
 def ks(a: ArrayLike, b: ArrayLike, centred: bool = False) -> dict[str, float]:

@@ -29,10 +29,9 @@ import sys
 
 from numpyro_slic.data import load_patch_sets
 from numpyro_slic.data.io import atomic_write
-from numpyro_slic.diagnostics.noise_fidelity import (
-    SHIPPED_VAL, TAIL_TOLERANCE, comparison_table, format_intervals, target_mark)
+from numpyro_slic.diagnostics.noise_fidelity import SHIPPED_VAL, TAIL_TOLERANCE, comparison_table, target_mark
 from numpyro_slic.noise.bundle import read_bundle_metadata, shipped_models
-from numpyro_slic.noise.fidelity import distinct_tail_counts
+from numpyro_slic.noise.fidelity import distinct_tail_counts, format_intervals
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs" / "noise_validation.md"

@@ -196,7 +196,7 @@ def test_validate_command_end_to_end(tmp_path, capsys):
     for fig in result["figures"].values():
         assert (tmp_path / "out" / fig.split("/")[-1]).stat().st_size > 0
     printed = capsys.readouterr().out
-    assert "model - Gaussian" in printed and "classifier AUC" in printed
+    assert "model - Gaussian" in printed and "classifier AUC" in printed and "95% interval" in printed
 
 
 @pytest.mark.parametrize("kind", ["the bundle's", "gaussian-copula"])

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 __all__ = ["ValidateConfig", "run_validation", "resolve_patches", "format_table", "fidelity_targets", "target_evidence",
-           "result_intervals", "model_over_real", "target_mark", "format_intervals", "comparison_table"]
+           "result_intervals", "model_over_real", "target_mark", "comparison_table"]
 
 # Held-out sets of the shipped models (package data).
 SHIPPED_VAL = {
@@ -339,16 +339,6 @@ def fidelity_targets(
     }
 
 
-def format_intervals(found: dict[str, Any]) -> str:
-    """``noise.fidelity.ratio_intervals``' result as "kurtosis; 3 / 4 / 5 sigma (blocks)" ranges."""
-    def one(name):
-        lo, hi = found["intervals"][name]
-        return "-" if np.isnan(lo) else f"{lo:.2f}-{hi:.2f}" if np.isfinite(hi) else f"{lo:.2f}-inf"
-
-    return (f"{one('kurtosis')}; " + " / ".join(one(s) for s in ("3", "4", "5"))
-            + f" ({found['n_blocks']} blocks of {found['block']} x {found['block']})")
-
-
 def target_mark(ok: bool | None, evidence: str | None = None) -> str:
     """A target's cell: met / **not met** / n/a, and for a ratio target whether its interval resolves
     the verdict (``target_evidence``: "resolved" when it lies wholly inside or outside the range)."""
@@ -402,6 +392,8 @@ def comparison_table(
                                          for s in ("3", "4", "5"))
 
     def intervals(r):
+        from ..noise.fidelity import format_intervals
+
         found = r["statistics"].get("model_over_real_intervals")
         return "-" if found is None else format_intervals(found)
 

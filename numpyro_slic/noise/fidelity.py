@@ -67,6 +67,7 @@ __all__ = [
     "classifier_auc",
     "distinct_crops",
     "ratio_intervals",
+    "format_intervals",
 ]
 
 # |k| bands (cycles per pixel, Nyquist 0.5) for the summary of spectrum ratios.
@@ -502,6 +503,16 @@ def ratio_intervals(
             "intervals": intervals}
 
 
+def format_intervals(found: dict[str, Any]) -> str:
+    """``ratio_intervals``' result as "kurtosis; 3 / 4 / 5 sigma (blocks)" ranges ("-": no interval)."""
+    def one(name):
+        lo, hi = found["intervals"][name]
+        return "-" if np.isnan(lo) else f"{lo:.2f}-{hi:.2f}" if np.isfinite(hi) else f"{lo:.2f}-inf"
+
+    return (f"{one('kurtosis')}; " + " / ".join(one(s) for s in ("3", "4", "5"))
+            + f" ({found['n_blocks']} blocks of {found['block']} x {found['block']})")
+
+
 def ks(a: ArrayLike, b: ArrayLike, centred: bool = False) -> dict[str, float]:
     """Two-sample KS statistic and p-value of pooled pixels (``centred``: each set's median removed).
 
@@ -767,6 +778,9 @@ def summary_rows(result: dict[str, Any]) -> list[str]:
             f">3,4,5 sigma / Gaussian {p['tail_3sigma_over_gaussian']:.2f}, {p['tail_4sigma_over_gaussian']:.1f}, "
             f"{p['tail_5sigma_over_gaussian']:.0f} (counts {p['tail_3sigma_count']}, {p['tail_4sigma_count']}, "
             f"{p['tail_5sigma_count']}){over_real} |")
+    if "model_over_real_intervals" in result["statistics"]:  # results written before 2026-12-07 have none
+        rows.append("| model over real, 95% interval | kurtosis; > 3 / 4 / 5 sigma | "
+                    f"{format_intervals(result['statistics']['model_over_real_intervals'])} |")
     rows.append(f"| classifier AUC | model {cls['model']['auc']:.3f} +- {cls['model']['auc_se']:.3f} | "
                 f"Gaussian {cls['gaussian']['auc']:.3f} +- {cls['gaussian']['auc_se']:.3f} |")
     bands = result["statistics"]["spectra"]["band_geometric_mean_ratio"]

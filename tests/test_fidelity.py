@@ -455,6 +455,10 @@ def test_ratio_intervals_count_each_image_pixel_once():
     # Draws with no pixel beyond 4 sigma are 0 times real's rate, whatever the resample.
     flat = np.clip(generated, -3.5, 3.5)
     assert fidelity.ratio_intervals(tiles, tile_pos, flat, {**ratios, "4": 0.0}, block=8)["intervals"]["4"] == [0, 0]
+    with pytest.raises(ValueError, match=r"need positions \(n, 3\)"):
+        fidelity.ratio_intervals(tiles, tile_pos[:-1], generated, ratios, block=8)
+    with pytest.raises(ValueError, match="block must be >= 1"):
+        fidelity.ratio_intervals(tiles, tile_pos, generated, ratios, block=0)
 
 
 def test_target_evidence_reads_the_intervals():

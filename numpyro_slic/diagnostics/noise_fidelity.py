@@ -355,7 +355,6 @@ def comparison_table(
     too thin to test read "n/a"."""
     real_distinct = real_distinct or {}
 
-
     def nll(r):
         s = r["nll"]["summary"]
         return f"{s['diff']:+.4f} +- {s['se_diff']:.4f} ({s['diff_in_se']:+.1f} se)"

@@ -460,6 +460,11 @@ def ratio_intervals(
     """
     x = np.asarray(real, dtype=np.float64)
     pos = np.asarray(positions, dtype=np.int64)
+    if x.ndim != 3 or pos.shape != (len(x), 3):
+        raise ValueError(f"ratio_intervals: real patches (n, H, W) need positions (n, 3) (source, row, col of "
+                         f"each corner); got {x.shape} and {pos.shape}.")
+    if block < 1 or not 0.0 < level < 1.0:
+        raise ValueError(f"ratio_intervals: block must be >= 1 pixel and level in (0, 1); got {block}, {level}.")
     n, h, w = x.shape
     rr, cc = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
     coords = np.stack([np.broadcast_to(pos[:, :1, None], (n, h, w)), pos[:, 1, None, None] + rr,

@@ -58,6 +58,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import itertools
 import sys
 import time
 from pathlib import Path
@@ -148,7 +149,7 @@ def net_recipe(model_name: str, steps: list[int], lrs: list[float], checkpoint_r
     trained = meta["metadata"]["training"]["config"]
     base = TrainConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in trained.items()})
     base = dataclasses.replace(base, keep_best=False)  # no held-out sky to pick weights with
-    folds = iter(range(10**6))
+    folds = itertools.count()
 
     def fit(train, crop):
         i = next(folds)
@@ -311,8 +312,13 @@ def main(argv=None) -> None:
                         help="--net-from: each fold's checkpoints go under this folder (resumable)")
     parser.add_argument("--progress", action="store_true", help="--net-from: progress bars")
     args = parser.parse_args(argv)
-    if args.net_from is not None and (len(args.net_steps) != len(args.net_lr) or min(args.net_steps) < 1):
-        parser.error("--net-steps and --net-lr need one positive step count and one rate per run")
+    if args.net_from is not None:
+        if len(args.net_steps) != len(args.net_lr) or min(args.net_steps) < 1:
+            parser.error("--net-steps and --net-lr need one positive step count and one rate per run")
+        if (args.radius, args.components, args.backbone_kind) != (
+                RECIPE.backbone_radius, RECIPE.backbone_components, RECIPE.backbone_kind):
+            parser.error("--net-from takes its backbone from the bundle: drop --radius, --components and "
+                         "--backbone-kind")
     start = time.perf_counter()
     nested = args.radius == "nested"
     recipe = dataclasses.replace(RECIPE, backbone_components=args.components, backbone_kind=args.backbone_kind,

@@ -73,7 +73,7 @@ import make_shipped_data as shipped  # noqa: E402
 from numpyro_slic.data import concatenate_patch_sets  # noqa: E402
 from numpyro_slic.data.io import atomic_write_json  # noqa: E402
 from numpyro_slic.diagnostics.noise_fidelity import (  # noqa: E402
-    MIN_DISTINCT_TAIL, NLL_TARGET_SE, TAIL_TOLERANCE, target_evidence)
+    _SAMPLERS, MIN_DISTINCT_TAIL, NLL_TARGET_SE, TAIL_TOLERANCE, target_evidence)
 from numpyro_slic.noise import fidelity  # noqa: E402
 from numpyro_slic.noise.radius import RADII, choose_backbone_radius  # noqa: E402
 from numpyro_slic.noise.sde import VESDE  # noqa: E402
@@ -150,6 +150,8 @@ def net_recipe(model_name: str, steps: list[int], lrs: list[float], checkpoint_r
     base = TrainConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in trained.items()})
     base = dataclasses.replace(base, keep_best=False)  # no held-out sky to pick weights with
     folds = itertools.count()
+    # validate's ODE draws, the same settings (its sampler table's "ode" entry takes no option).
+    ode_draws = {k: v for k, v in _SAMPLERS["ode"](None).items() if k != "function"}
 
     def fit(train, crop):
         i = next(folds)
@@ -166,8 +168,7 @@ def net_recipe(model_name: str, steps: list[int], lrs: list[float], checkpoint_r
                                               progress=progress)
 
         def draw(key, shape, n):
-            return np.asarray(sample_noise_unit(model.with_event_shape(shape), key, (n,), method="ode", rtol=1e-5,
-                                                atol=1e-5, data_variance=1.0, denoise=True), np.float64)
+            return np.asarray(sample_noise_unit(model.with_event_shape(shape), key, (n,), **ode_draws), np.float64)
 
         return nll, draw
 

@@ -47,7 +47,8 @@ from the last one's weights on a fresh schedule, as the shipped HST model was tr
 at 3e-4, then 4000 at 1e-4), keeping the last EMA weights (no held-out sky picks them). It is then
 scored as validate scores a score model: NLL by the probability-flow ODE (Hutchinson, 4 probes,
 rtol 1e-4) and draws by the ODE. That is GPU work (on 2 CPU cores the shipped HST recipe trains in
-about two hours a fold); ``--checkpoint-root`` keeps each fold's runs resumable across sessions:
+about two hours a fold); ``--checkpoint-root`` keeps each fold's training resumable across
+sessions, and each fold's scores once made, so that a rerun skips the folds already scored:
 
     python benchmarks/crossval_fidelity.py ../shared/data --sources "hst-acs-f814w (backbone alone)" \
         --schemes stripes --net-from hst-acs-f814w --net-steps 8000 4000 --net-lr 3e-4 1e-4 \
@@ -71,7 +72,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 import make_shipped_data as shipped  # noqa: E402
 
 from numpyro_slic.data import concatenate_patch_sets  # noqa: E402
-from numpyro_slic.data.io import atomic_write_json  # noqa: E402
+from numpyro_slic.data.io import atomic_savez, atomic_write_json  # noqa: E402
 from numpyro_slic.diagnostics.noise_fidelity import (  # noqa: E402
     _SAMPLERS, MIN_DISTINCT_TAIL, NLL_TARGET_SE, TAIL_TOLERANCE, target_evidence)
 from numpyro_slic.noise import fidelity  # noqa: E402
@@ -131,12 +132,11 @@ def exact_recipe(train, recipe: TrainConfig = RECIPE):
     return nll, draw
 
 
-def net_recipe(model_name: str, steps: list[int], lrs: list[float], checkpoint_root: Path | None,
-               progress: bool):
+def net_recipe(model_name: str, steps: list[int], lrs: list[float], progress: bool):
     """A ``fit`` for ``fold``: the bundle ``model_name``'s net and training settings (backbone
     included) trained on each fold's training patches in runs of ``steps`` at peak rates ``lrs``, each
-    run from the last one's weights; scored by the probability-flow ODE as ``numpyro-slic validate``
-    scores a score model. Fold ``i`` (in run order) checkpoints under ``checkpoint_root / fold<i>``."""
+    run from the last one's weights, checkpointed under the fold's folder (``run<j>``) when it has
+    one; scored by the probability-flow ODE as ``numpyro-slic validate`` scores a score model."""
     from numpyro_slic.noise.bundle import read_bundle_metadata
     from numpyro_slic.noise.networks import UNetConfig
     from numpyro_slic.noise.sampling import sample_noise_unit
@@ -149,18 +149,16 @@ def net_recipe(model_name: str, steps: list[int], lrs: list[float], checkpoint_r
     trained = meta["metadata"]["training"]["config"]
     base = TrainConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in trained.items()})
     base = dataclasses.replace(base, keep_best=False)  # no held-out sky to pick weights with
-    folds = itertools.count()
     # validate's ODE draws, the same settings (its sampler table's "ode" entry takes no option).
     ode_draws = {k: v for k, v in _SAMPLERS["ode"](None).items() if k != "function"}
 
-    def fit(train, crop):
-        i = next(folds)
+    def fit(train, crop, i, where):
         model = None
         for run, (n, lr) in enumerate(zip(steps, lrs)):
-            where = None if checkpoint_root is None else checkpoint_root / f"fold{i}" / f"run{run}"
             model = train_noise_model(train, steps=n, key=jax.random.fold_in(jax.random.key(i), run), net=net,
                                       config=dataclasses.replace(base, learning_rate=lr), sde=SDE, scale=1.0,
-                                      checkpoint_dir=where, progress=progress, init=model)
+                                      checkpoint_dir=None if where is None else where / f"run{run}",
+                                      progress=progress, init=model)
         t = float(model.t_min)
 
         def nll(y):
@@ -175,18 +173,42 @@ def net_recipe(model_name: str, steps: list[int], lrs: list[float], checkpoint_r
     return fit
 
 
-def fold(train, val, crop: int, key, n_draws: int, fit) -> dict:
-    """One fold: the model ``fit(train, crop)`` (a (nll, draw) pair as ``exact_recipe``'s; ``crop``
-    for fits that choose a setting on crops of the training sky) and the Gaussian fitted to
-    ``train``, scored on held-out crops perturbed at width ``SIGMA`` (NLL per crop), and the
+def scored_model(where: Path | None, signature: str, score) -> dict:
+    """``score()`` (the fold model's held-out NLL and draws), kept in ``where/scores.npz`` under
+    ``signature`` (the run's settings) so that a resumed run does not score a finished fold again;
+    a folder scored under other settings is refused rather than mixed in."""
+    path = None if where is None else where / "scores.npz"
+    if path is not None and path.exists():
+        with np.load(path) as kept:
+            if str(kept["signature"]) != signature:
+                raise SystemExit(f"{path} was scored by another run ({kept['signature']}); give a new "
+                                 "--checkpoint-root or delete that folder")
+            return {"model_nll": kept["model_nll"], "draws": kept["draws"]}
+    scores = score()
+    if path is not None:
+        where.mkdir(parents=True, exist_ok=True)
+        atomic_savez(path, signature=np.array(signature), **scores)
+    return scores
+
+
+def fold(train, val, crop: int, key, n_draws: int, fit, index: int = 0, where: Path | None = None,
+         signature: str = "") -> dict:
+    """One fold: the model ``fit(train, crop, index, where)`` (a (nll, draw) pair as
+    ``exact_recipe``'s; ``crop`` for fits that choose a setting on crops of the training sky;
+    ``where`` the fold's folder for checkpoints and kept scores, or None) and the Gaussian fitted
+    to ``train``, scored on held-out crops perturbed at width ``SIGMA`` (NLL per crop), and the
     model's draws."""
-    nll, draw = fit(train, crop)
     crops, _ = fidelity.distinct_crops(val.patches, val.positions, crop)
     y = fidelity.perturb_once(crops, SIGMA, 0)
+
+    def score():
+        nll, draw = fit(train, crop, index, where)
+        return {"model_nll": nll(y), "draws": draw(key, val.patches.shape[1:], n_draws)}
+
+    scores = scored_model(where, signature, score)
     gauss, _ = fidelity.gaussian_baseline(train.patches, (crop, crop))
     g_nll = fidelity.gaussian_nll_per_pixel(gauss, y, SIGMA)
-    draws = draw(key, val.patches.shape[1:], n_draws)
-    return {"model_nll": nll(y), "gaussian_nll": g_nll, "draws": draws,
+    return {"model_nll": scores["model_nll"], "gaussian_nll": g_nll, "draws": scores["draws"],
             "real": np.asarray(val.patches, np.float64), "train": np.asarray(train.patches, np.float64),
             "real_distinct": fidelity.distinct_tail_counts(val.patches, val.positions),
             "positions": np.asarray(val.positions), "crop": crop,
@@ -262,14 +284,22 @@ def select_sources(data_dir: Path, names: list[str] | None) -> dict:
     return {name: v for name, v in chosen.items() if not names or name in names}
 
 
-def run(chosen: dict, schemes: list[str], fit, draws: int, key_of) -> dict:
+def run(chosen: dict, schemes: list[str], fit, draws: int, key_of, root: Path | None = None,
+        signature: str = "") -> dict:
     """Every scheme's pooled ``summarise`` for every source of ``chosen`` (name -> (make, crop)),
-    fold ``i`` drawing with ``key_of(i)``; prints a line each."""
+    fold ``i`` of a scheme drawing with ``key_of(i)``; prints a line each. With ``root``, the
+    ``n``-th fold in run order keeps its checkpoints and scores in ``root / fold<n>``."""
     results = {}
+    order = itertools.count()
     for name, (make, crop) in chosen.items():
         results[name] = {"crop": crop}
         for scheme in schemes:
-            folds = [fold(*make(split), crop, key_of(i), draws, fit) for i, split in enumerate(SCHEMES[scheme])]
+            folds = []
+            for i, split in enumerate(SCHEMES[scheme]):
+                number = next(order)
+                folds.append(fold(*make(split), crop, key_of(i), draws, fit, number,
+                                  None if root is None else root / f"fold{number}",
+                                  f"{signature}; {name}; {scheme} fold {i}"))
             r = results[name][scheme] = summarise(folds)
             n, m, tr = r["nll"], r["model_over_real"], r["training_over_real"]
             print(f"{name:31s} {scheme:8s} crops {n['n']:4d}: NLL {n['diff']:+.4f} +- {n['se_diff']:.4f} "
@@ -310,7 +340,8 @@ def main(argv=None) -> None:
     parser.add_argument("--net-lr", type=float, nargs="+", default=[3e-4, 1e-4],
                         help="--net-from: peak learning rate of each run")
     parser.add_argument("--checkpoint-root", type=Path, default=None,
-                        help="--net-from: each fold's checkpoints go under this folder (resumable)")
+                        help="each fold's checkpoints (--net-from) and scores go under this folder: a rerun "
+                             "resumes training and skips folds already scored")
     parser.add_argument("--progress", action="store_true", help="--net-from: progress bars")
     args = parser.parse_args(argv)
     if args.net_from is not None:
@@ -320,13 +351,16 @@ def main(argv=None) -> None:
                 RECIPE.backbone_radius, RECIPE.backbone_components, RECIPE.backbone_kind):
             parser.error("--net-from takes its backbone from the bundle: drop --radius, --components and "
                          "--backbone-kind")
-    start = time.perf_counter()
     nested = args.radius == "nested"
+    if nested and args.checkpoint_root is not None:
+        parser.error("--radius nested records each fold's choice as it fits; it keeps no scores: drop "
+                     "--checkpoint-root")
+    start = time.perf_counter()
     recipe = dataclasses.replace(RECIPE, backbone_components=args.components, backbone_kind=args.backbone_kind,
                                  backbone_radius=RECIPE.backbone_radius if nested else args.radius)
     choices = []
 
-    def fit(train, crop):
+    def fit(train, crop, index, where):
         if not nested:
             return exact_recipe(train, recipe)
         choice = choose_backbone_radius(train, config=recipe, sde=SDE, radii=RADII, crop=crop)
@@ -337,7 +371,7 @@ def main(argv=None) -> None:
     recipe_text = (f"{family[args.backbone_kind]}, {args.components} components, kernel radius {args.radius}, "
                    "grid-wide level, fitted to each fold's training patches (fit_backbone_model)")
     if args.net_from is not None:
-        fit = net_recipe(args.net_from, args.net_steps, args.net_lr, args.checkpoint_root, args.progress)
+        fit = net_recipe(args.net_from, args.net_steps, args.net_lr, args.progress)
         recipe_text = (f"{args.net_from}'s net, settings and backbone, trained on each fold's training patches: "
                        f"{' then '.join(f'{n} steps at {lr:g}' for n, lr in zip(args.net_steps, args.net_lr))}, "
                        "last EMA weights; NLL and draws by the probability-flow ODE")
@@ -345,8 +379,9 @@ def main(argv=None) -> None:
            "recipe": recipe_text,
            "schemes": {k: SCHEMES[k] for k in args.schemes}, "draws_per_fold": args.draws}
     key = jax.random.key(0)
-    out["sources"] = run(select_sources(args.data_dir, args.sources), args.schemes,
-                         fit, args.draws, lambda i: jax.random.fold_in(key, i))
+    out["sources"] = run(select_sources(args.data_dir, args.sources), args.schemes, fit, args.draws,
+                         lambda i: jax.random.fold_in(key, i), args.checkpoint_root,
+                         f"{recipe_text}; {args.draws} draws")
     if nested:
         out["nested_radius"] = choices  # folds in run's order: source by source, scheme by scheme
     out["seconds"] = time.perf_counter() - start

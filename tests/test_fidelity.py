@@ -470,3 +470,24 @@ def test_target_evidence_reads_the_intervals():
     assert target_mark(False, "overlaps") == "**not met**, not resolved"
     assert target_mark(True, "inside") == "met, resolved" and target_mark(None, "overlaps") == "n/a"
     assert target_mark(True) == "met"
+
+
+def test_crossval_keeps_each_folds_scores(tmp_path):
+    """``benchmarks/crossval_fidelity.py --checkpoint-root``: a fold scored once is read back, not
+    scored again (a resumed net run skips its finished folds), and a folder scored under other
+    settings is refused by name rather than mixed into the pooled result."""
+    bench = _load_script("benchmarks", "crossval_fidelity")
+    calls = []
+
+    def score():
+        calls.append(1)
+        return {"model_nll": np.arange(3.0), "draws": np.ones((2, 4, 4))}
+
+    first = bench.scored_model(tmp_path / "fold0", "recipe A; 2 draws", score)
+    again = bench.scored_model(tmp_path / "fold0", "recipe A; 2 draws", score)
+    assert len(calls) == 1
+    np.testing.assert_array_equal(again["model_nll"], first["model_nll"])
+    np.testing.assert_array_equal(again["draws"], first["draws"])
+    with pytest.raises(SystemExit, match="scored by another run"):
+        bench.scored_model(tmp_path / "fold0", "recipe B; 2 draws", score)
+    assert bench.scored_model(None, "recipe B", score)["model_nll"].shape == (3,) and len(calls) == 2

@@ -250,18 +250,6 @@ def summarise(folds: list[dict]) -> dict:
         **{f"tail_{s}sigma": (within(model[f"{s}sigma"]) if distinct[str(s)] >= MIN_DISTINCT_TAIL else None)
            for s in (4, 5)},
     }
-    per_fold = []
-    for f in folds:
-        one = fidelity.paired_bootstrap(f["model_nll"], f["gaussian_nll"])
-        st = fidelity.pixel_statistics(f["real"], n_boot=2)
-        per_fold.append({
-            "n_patches": f["n_patches"], "n_crops": f["n_crops"],
-            "nll_diff": one["diff"], "nll_se": one["se_diff"], "nll_diff_in_se": one["diff_in_se"],
-            "real_excess_kurtosis": st["excess_kurtosis"],
-            "real_4sigma_over_gaussian": st["tail_4sigma_over_gaussian"],
-            "model_over_real": tail_numbers(f["real"], f["draws"]),
-            "training_over_real": tail_numbers(f["real"], f["train"]),
-        })
     return {
         "nll": {k: nll[k] for k in ("n", "diff", "se_diff", "diff_in_se", "median_diff", "a_below_b", "sign_test_p")},
         "real": {"excess_kurtosis": stats["excess_kurtosis"], "excess_kurtosis_se": stats["excess_kurtosis_se"],
@@ -271,7 +259,21 @@ def summarise(folds: list[dict]) -> dict:
         "training_over_real": train,
         "targets": targets,
         "target_evidence": target_evidence(intervals["intervals"]),
-        "folds": per_fold,
+        "folds": [fold_summary(f) for f in folds],
+    }
+
+
+def fold_summary(f: dict) -> dict:
+    """One fold's own numbers (``fold``'s output): its NLL difference and tail ratios."""
+    one = fidelity.paired_bootstrap(f["model_nll"], f["gaussian_nll"])
+    st = fidelity.pixel_statistics(f["real"], n_boot=2)
+    return {
+        "n_patches": f["n_patches"], "n_crops": f["n_crops"],
+        "nll_diff": one["diff"], "nll_se": one["se_diff"], "nll_diff_in_se": one["diff_in_se"],
+        "real_excess_kurtosis": st["excess_kurtosis"],
+        "real_4sigma_over_gaussian": st["tail_4sigma_over_gaussian"],
+        "model_over_real": tail_numbers(f["real"], f["draws"]),
+        "training_over_real": tail_numbers(f["real"], f["train"]),
     }
 
 
@@ -300,6 +302,12 @@ def run(chosen: dict, schemes: list[str], fit, draws: int, key_of, root: Path | 
                 folds.append(fold(*make(split), crop, key_of(i), draws, fit, number,
                                   None if root is None else root / f"fold{number}",
                                   f"{signature}; {name}; {scheme} fold {i}"))
+                # A line per fold, so a run stopped between folds has shown each finished one.
+                one = fold_summary(folds[-1])
+                m = one["model_over_real"]
+                print(f"  fold {i}: {one['n_crops']} crops, NLL {one['nll_diff']:+.4f} +- {one['nll_se']:.4f} "
+                      f"({one['nll_diff_in_se']:+.1f} se); model/real kurt {m['kurtosis']:.2f} "
+                      f">4s {m['4sigma']:.2f} >5s {m['5sigma']:.2f}", flush=True)
             r = results[name][scheme] = summarise(folds)
             n, m, tr = r["nll"], r["model_over_real"], r["training_over_real"]
             print(f"{name:31s} {scheme:8s} crops {n['n']:4d}: NLL {n['diff']:+.4f} +- {n['se_diff']:.4f} "

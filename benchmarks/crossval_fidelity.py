@@ -206,6 +206,10 @@ def fold(train, val, crop: int, key, n_draws: int, fit, index: int = 0, where: P
         return {"model_nll": nll(y), "draws": draw(key, val.patches.shape[1:], n_draws)}
 
     scores = scored_model(where, signature, score)
+    if len(scores["model_nll"]) != len(y) or scores["draws"].shape != (n_draws, *val.patches.shape[1:]):
+        raise SystemExit(f"{where}: its kept scores hold {len(scores['model_nll'])} crops and draws of shape "
+                         f"{scores['draws'].shape}, this fold {len(y)} crops and {n_draws} draws of "
+                         f"{val.patches.shape[1:]}: the data changed; give a new --checkpoint-root")
     gauss, _ = fidelity.gaussian_baseline(train.patches, (crop, crop))
     g_nll = fidelity.gaussian_nll_per_pixel(gauss, y, SIGMA)
     return {"model_nll": scores["model_nll"], "gaussian_nll": g_nll, "draws": scores["draws"],

@@ -491,3 +491,26 @@ def test_crossval_keeps_each_folds_scores(tmp_path):
     with pytest.raises(SystemExit, match="scored by another run"):
         bench.scored_model(tmp_path / "fold0", "recipe B; 2 draws", score)
     assert bench.scored_model(None, "recipe B", score)["model_nll"].shape == (3,) and len(calls) == 2
+
+    # A whole fold: its kept scores are read back beside a fresh Gaussian baseline, and refused
+    # when the held-out sky they were made on has changed.
+    from numpyro_slic.data import train_val_patches
+
+    def fit(train, crop, index, where):
+        calls.append(index)
+        return (lambda y: np.zeros(len(y)),
+                lambda key, shape, n: np.asarray(jax.random.normal(key, (n, *shape)), np.float64))
+
+    def one_fold(image, where):
+        train, val = train_val_patches(image, patch_size=8, stride=8, val_fraction=1 / 3, axis=1, split="stripes")
+        return bench.fold(train, val, 8, jax.random.key(0), 4, fit, 5, where, "fake fit; 4 draws")
+
+    image = np.random.default_rng(0).standard_normal((48, 48)).astype(np.float32)
+    first = one_fold(image, tmp_path / "fold5")
+    assert calls[-1] == 5 and first["draws"].shape == (4, 8, 8) and len(first["model_nll"]) == first["n_crops"]
+    again = one_fold(image, tmp_path / "fold5")
+    assert calls[-1] == 5 and len(calls) == 3  # read back, not fitted again
+    np.testing.assert_array_equal(again["draws"], first["draws"])
+    np.testing.assert_array_equal(again["gaussian_nll"], first["gaussian_nll"])
+    with pytest.raises(SystemExit, match="the data changed"):
+        one_fold(image[:, :36], tmp_path / "fold5")

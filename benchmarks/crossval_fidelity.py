@@ -52,7 +52,7 @@ sessions, and each fold's scores once made, so that a rerun skips the folds alre
 
     python benchmarks/crossval_fidelity.py ../shared/data --sources "hst-acs-f814w (backbone alone)" \
         --schemes stripes --net-from hst-acs-f814w --net-steps 8000 4000 --net-lr 3e-4 1e-4 \
-        --checkpoint-root outputs/crossval_net --out benchmarks/results/crossval_hst_net.json
+        --checkpoint-root outputs/crossval_hst_net --out benchmarks/results/crossval_hst_net.json
 """
 
 from __future__ import annotations

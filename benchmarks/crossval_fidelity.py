@@ -229,8 +229,9 @@ def tail_numbers(real, other) -> dict:
     return out
 
 
-def summarise(folds: list[dict]) -> dict:
-    """Pooled NLL (paired bootstrap over every held-out crop), tails and targets of a scheme's folds."""
+def summarise(folds: list[dict], per_fold: list[dict]) -> dict:
+    """Pooled NLL (paired bootstrap over every held-out crop), tails and targets of a scheme's folds,
+    beside each fold's own ``fold_summary`` (``per_fold``)."""
     nll = fidelity.paired_bootstrap(np.concatenate([f["model_nll"] for f in folds]),
                                     np.concatenate([f["gaussian_nll"] for f in folds]))
     real = np.concatenate([f["real"] for f in folds])
@@ -263,7 +264,7 @@ def summarise(folds: list[dict]) -> dict:
         "training_over_real": train,
         "targets": targets,
         "target_evidence": target_evidence(intervals["intervals"]),
-        "folds": [fold_summary(f) for f in folds],
+        "folds": per_fold,
     }
 
 
@@ -300,7 +301,7 @@ def run(chosen: dict, schemes: list[str], fit, draws: int, key_of, root: Path | 
     for name, (make, crop) in chosen.items():
         results[name] = {"crop": crop}
         for scheme in schemes:
-            folds = []
+            folds, per_fold = [], []
             for i, split in enumerate(SCHEMES[scheme]):
                 number = next(order)
                 folds.append(fold(*make(split), crop, key_of(i), draws, fit, number,
@@ -308,11 +309,12 @@ def run(chosen: dict, schemes: list[str], fit, draws: int, key_of, root: Path | 
                                   f"{signature}; {name}; {scheme} fold {i}"))
                 # A line per fold, so a run stopped between folds has shown each finished one.
                 one = fold_summary(folds[-1])
+                per_fold.append(one)
                 m = one["model_over_real"]
                 print(f"  fold {i}: {one['n_crops']} crops, NLL {one['nll_diff']:+.4f} +- {one['nll_se']:.4f} "
                       f"({one['nll_diff_in_se']:+.1f} se); model/real kurt {m['kurtosis']:.2f} "
                       f">4s {m['4sigma']:.2f} >5s {m['5sigma']:.2f}", flush=True)
-            r = results[name][scheme] = summarise(folds)
+            r = results[name][scheme] = summarise(folds, per_fold)
             n, m, tr = r["nll"], r["model_over_real"], r["training_over_real"]
             print(f"{name:31s} {scheme:8s} crops {n['n']:4d}: NLL {n['diff']:+.4f} +- {n['se_diff']:.4f} "
                   f"({n['diff_in_se']:+.1f} se); model/real kurt {m['kurtosis']:.2f} >4s {m['4sigma']:.2f} "
